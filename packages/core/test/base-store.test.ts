@@ -1,0 +1,264 @@
+import { execFileSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { BaseStore, MemoryStore, SessionStoreError } from '@session-store/core'
+import { describe, expect, it } from 'vitest'
+
+/** A BaseStore over a Map that records every backend call and can be made to hang. */
+class RecordingStore extends BaseStore {
+  readonly calls: string[] = []
+  readonly data = new Map<string, string>()
+  hang = false
+  constructor(options: ConstructorParameters<typeof MemoryStore>[0] = {}) {
+    super(
+      {
+        packageName: '@session-store/test',
+        backend: 'recording',
+        capabilities: { ttlGranularityMs: 1, maxValueBytes: 64 },
+      },
+      options,
+    )
+  }
+  #call<T>(name: string, result: () => T): Promise<T> {
+    this.calls.push(name)
+    return this.hang ? new Promise<T>(() => {}) : Promise.resolve(result())
+  }
+  protected read(key: string) {
+    return this.#call('read', () => this.data.get(key) ?? null)
+  }
+  protected write(key: string, value: string, ttlMs: number) {
+    return this.#call(`write ${ttlMs}`, () => void this.data.set(key, value))
+  }
+  protected remove(key: string) {
+    return this.#call('remove', () => void this.data.delete(key))
+  }
+  protected expire(_key: string, ttlMs: number) {
+    return this.#call(`expire ${ttlMs}`, () => undefined)
+  }
+  planted(key: string, value: string) {
+    this.data.set(this.prefix + key, value)
+  }
+}
+
+describe('BaseStore', () => {
+  it('serves callbacks (express-session) and promises (Koa) from the same methods', async () => {
+    const store = new RecordingStore()
+    await new Promise<void>((resolve, reject) =>
+      store.set('a', { n: 1 }, (err) => (err ? reject(err) : resolve())),
+    )
+    const viaCallback = await new Promise((resolve, reject) =>
+      store.get('a', (err, value) => (err ? reject(err) : resolve(value))),
+    )
+    expect(viaCallback).toEqual({ n: 1 })
+    // koa-session: get(key, maxAge, opts) and set(key, sess, maxAge, opts)
+    await store.set('b', { n: 2 }, 5000, { rolling: false, changed: true })
+    expect(store.calls).toContain('write 5000')
+    expect(await store.get('b', 5000, { rolling: false })).toEqual({ n: 2 })
+  })
+
+  it('delivers an error to the callback, never as an unhandled rejection', async () => {
+    const store = new RecordingStore()
+    const err = await new Promise((resolve) => store.get('', (e) => resolve(e)))
+    expect(err).toBeInstanceOf(TypeError)
+    expect(String(err)).toContain('[@session-store/test] [recording]')
+  })
+
+  it('rejects bad sids with a TypeError before any I/O', async () => {
+    const store = new RecordingStore()
+    for (const bad of ['', undefined, null, 1, { $gt: '' }]) {
+      await expect(store.get(bad as string)).rejects.toBeInstanceOf(TypeError)
+      await expect(store.set(bad as string, {})).rejects.toBeInstanceOf(TypeError)
+    }
+    await expect(store.set('ok', 'not an object' as never)).rejects.toBeInstanceOf(TypeError)
+    // Lone surrogates have no UTF-8 form, so '\ud800' and '\ud801' would share one backend key.
+    await expect(store.set('\ud800', {})).rejects.toThrow(/lone surrogate/)
+    expect(store.calls).toEqual([])
+  })
+
+  it('deletes instead of writing when the expiry is in the past', async () => {
+    const store = new RecordingStore()
+    await store.set('gone', { cookie: { expires: new Date(Date.now() - 1000) } })
+    expect(store.calls).toEqual(['remove'])
+  })
+
+  it('rejects what cannot be encoded or is too large, and writes nothing', async () => {
+    const store = new RecordingStore()
+    const cyclic: Record<string, unknown> = {}
+    cyclic.self = cyclic
+    await expect(store.set('c', cyclic)).rejects.toMatchObject({ code: 'EENCODE', backend: 'recording' })
+    await expect(store.set('big', { blob: 'x'.repeat(100) })).rejects.toMatchObject({ code: 'ETOOLARGE' })
+    expect(store.calls).toEqual([])
+  })
+
+  it("reads a corrupt value as null and reports it on 'corrupt'", async () => {
+    const store = new RecordingStore()
+    const reports: unknown[] = []
+    store.on('corrupt', (err, sid) => reports.push([err.code, sid]))
+    store.planted('bad', '{"trunc')
+    store.planted('array', '[1,2]')
+    expect(await store.get('bad')).toBeNull()
+    expect(await store.get('array')).toBeNull()
+    expect(reports).toEqual([
+      ['EDECODE', 'bad'],
+      ['EDECODE', 'array'],
+    ])
+  })
+
+  it('bounds every operation by the timeout with a typed error', async () => {
+    const store = new RecordingStore({ timeout: 50 })
+    store.hang = true
+    const err = await store.get('x').catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(SessionStoreError)
+    expect(err).toMatchObject({ code: 'ETIMEOUT', operation: 'get', packageName: '@session-store/test' })
+  })
+
+  it('times out exactly the operations that hang, however they interleave with answered ones', async () => {
+    class Selective extends RecordingStore {
+      protected override read(key: string) {
+        return key.endsWith('hang') ? new Promise<string | null>(() => {}) : Promise.resolve(null)
+      }
+    }
+    const store = new Selective({ timeout: 150 })
+    const outcomes = await Promise.all(
+      Array.from({ length: 400 }, (_, i) =>
+        store.get(i % 3 === 0 ? `${i}-hang` : `${i}`).then(
+          () => 'answered',
+          (err: { code?: string }) => err.code,
+        ),
+      ),
+    )
+    expect(outcomes.filter((o) => o === 'ETIMEOUT')).toHaveLength(134)
+    expect(outcomes.filter((o) => o === 'answered')).toHaveLength(266)
+    // The store keeps working after a round of timeouts.
+    expect(await store.get('after')).toBeNull()
+  })
+
+  it('does not keep the process alive once every operation has settled', () => {
+    // With a 30 s timeout, a deadline timer left holding the event loop would keep this child
+    // alive far past the 10 s the spawn allows.
+    const script = `
+      import { MemoryStore } from '@session-store/core'
+      const store = new MemoryStore({ timeout: 30000 })
+      await store.set('a', { n: 1 })
+      await store.get('a')
+      console.log('done')
+    `
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 10_000,
+      cwd: fileURLToPath(new URL('..', import.meta.url)),
+    })
+    expect(out.trim()).toBe('done')
+  })
+
+  it('skips touches with disableTouch, and within touchAfter of the last write', async () => {
+    const off = new RecordingStore({ disableTouch: true })
+    await off.touch('a', {})
+    expect(off.calls).toEqual([])
+
+    const throttled = new RecordingStore({ touchAfter: 60 })
+    await throttled.touch('a', {}) // nothing known about 'a': touch
+    await throttled.touch('a', {}) // touched just now: skip
+    await throttled.set('b', {})
+    await throttled.touch('b', {}) // written just now: skip
+    expect(throttled.calls.filter((c) => c.startsWith('expire'))).toHaveLength(1)
+    await throttled.destroy('b')
+    await throttled.touch('b', {}) // destroyed: forgotten, so the touch goes to the backend
+    expect(throttled.calls.filter((c) => c.startsWith('expire'))).toHaveLength(2)
+  })
+
+  it('stores without expiry only when ttl is disabled', async () => {
+    const store = new RecordingStore({ disableTtl: true })
+    await store.set('a', { cookie: { maxAge: 10 } })
+    expect(store.calls).toEqual(['write Infinity'])
+  })
+
+  it('refuses bad options at construction, naming package and backend', () => {
+    for (const options of [
+      { ttl: -1 },
+      { ttl: Number.NaN },
+      { timeout: 0 },
+      { touchAfter: -5 },
+      { prefix: 3 },
+    ]) {
+      expect(() => new RecordingStore(options as never)).toThrowError(
+        /\[@session-store\/test\] \[recording\]/,
+      )
+    }
+    expect(() => new MemoryStore({ max: 0 })).toThrowError(SessionStoreError)
+  })
+
+  it('emits connect/disconnect on changes only', () => {
+    class Flappy extends RecordingStore {
+      flip(up: boolean) {
+        this.setConnected(up)
+      }
+    }
+    const store = new Flappy()
+    const events: string[] = []
+    store.on('connect', () => events.push('connect'))
+    store.on('disconnect', () => events.push('disconnect'))
+    for (const up of [true, false, false, true, true, false]) store.flip(up)
+    expect(events).toEqual(['disconnect', 'connect', 'disconnect'])
+  })
+
+  it('pings a disconnected backend until it answers, then emits connect', async () => {
+    class Pinged extends RecordingStore {
+      answers = false
+      pings = 0
+      down() {
+        this.setConnected(false)
+      }
+      protected override async ping() {
+        this.pings++
+        if (!this.answers) throw new Error('still down')
+      }
+    }
+    const store = new Pinged({ timeout: 200 })
+    const connected = new Promise<void>((resolve) => store.once('connect', () => resolve()))
+    store.down()
+    await new Promise((resolve) => setTimeout(resolve, 2300))
+    expect(store.pings).toBe(2)
+    expect(store.connected).toBe(false)
+    store.answers = true
+    await connected
+    expect(store.connected).toBe(true)
+    await store.close()
+  })
+
+  it('rejects operations after close, and closes twice without error', async () => {
+    const store = new MemoryStore()
+    await store.close()
+    await store.close()
+    await expect(store.get('a')).rejects.toMatchObject({ code: 'ECLOSED' })
+    await expect(store.touch('a', {})).rejects.toMatchObject({ code: 'ECLOSED' })
+  })
+})
+
+it('gives up a stalled enumeration at the deadline, without waiting for the cursor', async () => {
+  class StalledScan extends RecordingStore {
+    protected override async *scan(): AsyncIterable<string[]> {
+      yield ['sess:a']
+      await new Promise(() => {})
+    }
+  }
+  const store = new StalledScan({ timeout: 100 })
+  const seen: string[] = []
+  const err = await (async () => {
+    for await (const sid of store.ids()) seen.push(sid)
+  })().catch((e: unknown) => e)
+  expect(seen).toEqual(['a'])
+  expect(err).toMatchObject({ code: 'ETIMEOUT', operation: 'ids' })
+})
+
+describe('MemoryStore', () => {
+  it('evicts the least recently used session past max', async () => {
+    const store = new MemoryStore({ max: 2 })
+    await store.set('a', { n: 1 })
+    await store.set('b', { n: 2 })
+    await store.get('a') // a is now the most recently used
+    await store.set('c', { n: 3 })
+    expect(await store.get('b')).toBeNull()
+    expect(await store.get('a')).toEqual({ n: 1 })
+    expect(await store.length()).toBe(2)
+  })
+})
