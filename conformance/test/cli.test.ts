@@ -1,0 +1,152 @@
+import { execFile } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { runConformanceCli } from '@session-store/conformance'
+import { describe, expect, it } from 'vitest'
+import { server } from '../src/harness/index.js'
+import { brokenStores } from './fixtures.js'
+
+// The runner CLI as a store author runs it: a child process, a module path, a report.
+const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url))
+const stores = (name: string) => fileURLToPath(new URL(`./stores/${name}`, import.meta.url))
+
+/** The CLI in its table format, for the checks that read what a person reads. */
+function runCli(args: string[]) {
+  return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(process.execPath, [cli, ...args], { timeout: 240_000 }, (error, stdout, stderr) =>
+      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    )
+  })
+}
+
+/** The CLI's JSON report (through the package's own runConformanceCli), by clause name. */
+async function runJson(args: string[], env?: Record<string, string>) {
+  const [module, ...rest] = args
+  const { code, report } = await runConformanceCli(module!, { args: rest, ...(env ? { env } : {}) })
+  const byClause = Object.fromEntries(report.results.map((r) => [`${r.id} ${r.title}`, r.status]))
+  return { code, report, byClause }
+}
+
+/** The clauses' statuses, spelled out: every clause is listed, so nothing passes by omission. */
+function statuses(failed: string[], skipped: string[]) {
+  const all = [
+    'C1 round-trip',
+    'C2 missing',
+    'C3 overwrite',
+    'C4 destroy',
+    'C5 ttl-explicit',
+    'C6 ttl-cookie',
+    'C7 touch',
+    'C8 isolation',
+    'C9 enumeration',
+    'C10 concurrency',
+    'C11 sids',
+    'C12 bad data',
+    'C13 outage',
+    'C14 close',
+    'C15 dialects: express-session',
+    'C15 dialects: koa-generic-session',
+    'C15 dialects: koa-session',
+  ]
+  return Object.fromEntries(
+    all.map((name) => {
+      const id = name.split(' ')[0]!
+      const match = (list: string[]) => list.includes(name) || list.includes(id)
+      return [name, match(failed) ? 'failed' : match(skipped) ? 'skipped' : 'passed']
+    }),
+  )
+}
+
+const expressSkips = [
+  'C5',
+  'C12',
+  'C13',
+  'C14',
+  'C15 dialects: koa-generic-session',
+  'C15 dialects: koa-session',
+]
+
+describe.concurrent('the runner CLI on stores users pick today', () => {
+  it("express-session's MemoryStore", async () => {
+    const { code, report, byClause } = await runJson([stores('express-memory.mjs')])
+    expect(report.dialect).toBe('express')
+    // C6: it only reads cookie.expires, so a maxAge-only session never expires.
+    // C11: get('') resolves instead of rejecting.
+    expect(byClause).toEqual(statuses(['C6', 'C11'], expressSkips))
+    expect(code).toBe(1)
+  }, 240_000)
+
+  const redis = server('redis')
+  it.skipIf(!redis)(
+    'connect-redis on Redis',
+    async () => {
+      const { report, byClause } = await runJson([stores('connect-redis.mjs')], { REDIS_URL: redis!.url })
+      expect(report.dialect).toBe('express')
+      expect(byClause).toEqual(statuses(['C6', 'C11'], expressSkips))
+    },
+    240_000,
+  )
+
+  const mysql = server('mysql')
+  it.skipIf(!mysql)(
+    'express-mysql-session on MySQL/MariaDB',
+    async () => {
+      const { report, byClause } = await runJson([stores('express-mysql-session.mjs')], {
+        MYSQL_URL: mysql!.url,
+      })
+      expect(report.dialect).toBe('express')
+      // C7: touch revives an expired row. C11: a long sid overflows its column.
+      // C14: operations still work after close().
+      const skips = expressSkips.filter((id) => id !== 'C14')
+      expect(byClause).toEqual(statuses(['C6', 'C7', 'C11', 'C14'], skips))
+    },
+    240_000,
+  )
+
+  it('our MemoryStore passes', async () => {
+    const { code, byClause } = await runJson([stores('memory.mjs')])
+    expect(byClause).toEqual(statuses([], ['C13']))
+    expect(code).toBe(0)
+  }, 240_000)
+})
+
+describe.concurrent('the runner CLI on the broken fixture stores', () => {
+  for (const broken of brokenStores) {
+    it(`${broken.name}: fails ${broken.fails.join(', ')}, as JSON and as a table`, async () => {
+      const args = [stores('broken.mjs'), '--export', broken.slug, '--timeout', '1000']
+      const [json, table] = await Promise.all([runJson(args), runCli(args)])
+      const failedJson = [
+        ...new Set(json.report.results.filter((r) => r.status === 'failed').map((r) => r.id)),
+      ]
+      expect(failedJson).toEqual(broken.fails)
+      expect(json.code).toBe(1)
+      const failedRows = table.stdout
+        .split('\n')
+        .filter((line) => line.trimStart().startsWith('FAIL'))
+        .map((line) => line.trim().split(/\s+/)[1])
+      expect([...new Set(failedRows)]).toEqual(broken.fails)
+      expect(table.stdout).toMatch(/\n\d+ passed, [1-9]\d* failed, \d+ skipped\n$/)
+      expect(table.code).toBe(1)
+    }, 240_000)
+  }
+})
+
+describe('the runner CLI itself', () => {
+  it('explains its usage and refuses a module without a store factory', async () => {
+    const none = await runCli([])
+    expect(none.code).toBe(2)
+    expect(none.stderr).toContain('usage: session-store-conformance')
+    const wrong = await runCli([stores('broken.mjs'), '--export', 'nothing'])
+    expect(wrong.code).toBe(2)
+    expect(wrong.stderr).toContain('neither a store factory')
+    const badClause = await runCli([stores('memory.mjs'), '--only', 'C99'])
+    expect(badClause.code).toBe(2)
+  })
+  it('runs only the clauses asked for', async () => {
+    const { byClause, code } = await runJson([stores('memory.mjs'), '--only', 'C1,C4'])
+    expect(Object.entries(byClause).filter(([, status]) => status !== 'skipped')).toEqual([
+      ['C1 round-trip', 'passed'],
+      ['C4 destroy', 'passed'],
+    ])
+    expect(code).toBe(0)
+  })
+})
