@@ -1,0 +1,82 @@
+// @ts-check
+// The servers the benchmarks run against: the ones named by env URLs, else private instances
+// started for this run on free loopback ports (never a server other people use), stopped at
+// the end. MongoDB runs only where MONGO_URL names a server.
+
+import { startMariadb, startMemcached, startRedis } from '@session-store/conformance/harness'
+
+/**
+ * @typedef {import('./subjects.js').ServerUrls} ServerUrls
+ * @typedef {object} Servers
+ * @property {ServerUrls} urls what clients connect to
+ * @property {Record<string, string>} descriptions per backend: where its server came from, or why it is skipped
+ * @property {() => Promise<void>} close stops every private server
+ */
+
+/**
+ * @param {{ backends: string[], log: (line: string) => void }} options
+ * @returns {Promise<Servers>}
+ */
+export async function startServers({ backends, log }) {
+  /** @type {ServerUrls} */
+  const urls = {}
+  /** @type {Record<string, string>} */
+  const descriptions = {}
+  /** @type {Array<{ close(): Promise<void> }>} */
+  const started = []
+  const env = process.env
+
+  /**
+   * @param {'redis' | 'memcached' | 'mysql'} backend
+   * @param {string | undefined} envUrl
+   * @param {string} envName
+   * @param {() => Promise<{ url: string, close(): Promise<void> }>} start
+   */
+  const provide = async (backend, envUrl, envName, start) => {
+    if (!backends.includes(backend)) return
+    if (envUrl) {
+      urls[backend] = envUrl
+      descriptions[backend] = `${envName}=${envUrl}`
+      return
+    }
+    const t0 = Date.now()
+    try {
+      const server = await start()
+      started.push(server)
+      urls[backend] = server.url
+      descriptions[backend] = `private instance on ${server.url} (started for this run)`
+      log(`  ${backend}: ${server.url} (${Date.now() - t0} ms)`)
+    } catch (error) {
+      descriptions[backend] = `skipped: ${/** @type {Error} */ (error).message.split('\n')[0]}`
+      log(`  ${backend}: ${descriptions[backend]}`)
+    }
+  }
+
+  try {
+    await Promise.all([
+      provide('redis', env.REDIS_URL, 'REDIS_URL', startRedis),
+      // Room for every session the runs write, so nothing is evicted under a get-hit workload.
+      provide('memcached', env.MEMCACHED_SERVERS, 'MEMCACHED_SERVERS', () =>
+        startMemcached({ memoryMb: 1024 }),
+      ),
+      provide('mysql', env.MYSQL_URL, 'MYSQL_URL', startMariadb),
+    ])
+  } catch (error) {
+    await Promise.all(started.map((s) => s.close().catch(() => {})))
+    throw error
+  }
+  if (backends.includes('mongodb')) {
+    if (env.MONGO_URL) {
+      urls.mongodb = env.MONGO_URL
+      descriptions.mongodb = `MONGO_URL=${env.MONGO_URL}`
+    } else descriptions.mongodb = 'skipped: no MongoDB (MONGO_URL is not set)'
+  }
+  descriptions.memory = 'in process'
+  return {
+    urls,
+    descriptions,
+    close: async () => {
+      await Promise.all(started.map((s) => s.close().catch(() => {})))
+    },
+  }
+}

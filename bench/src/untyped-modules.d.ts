@@ -1,0 +1,10 @@
+// The subjects that ship no type declarations, and the frameworks whose @types packages this
+// package does not install: typed loosely, as the benchmarks use only a few calls of each.
+declare module 'connect-memcached'
+declare module 'express-mysql-session'
+declare module 'koa-redis'
+declare module 'memcached'
+declare module 'express'
+declare module 'express-session'
+declare module 'koa'
+declare module 'koa-generic-session'
