@@ -492,8 +492,8 @@ const C12: Clause = {
  * (or a truncated write) would have left them.
  */
 function plantThroughBackendWriter(store: SessionStore) {
-  const writer = (store as unknown as { write?: unknown; prefix?: unknown }).write
-  const prefix = (store as unknown as { prefix?: unknown }).prefix
+  const writer = (store as unknown as { write?: unknown }).write
+  const prefix = (store as unknown as { keyPrefix?: unknown }).keyPrefix
   if (typeof writer !== 'function' || typeof prefix !== 'string') return undefined
   return async (target: SessionStore, sid: string) => {
     await (writer as (key: string, value: string, ttlMs: number) => Promise<void>).call(

@@ -116,7 +116,7 @@ class CrashesOnCorrupt extends Delegating {
   override async get(sid: string) {
     if ((await this.inner.get(sid)) !== null) return this.inner.get(sid)
     const raw = await (this.inner as unknown as { read(key: string): Promise<string | null> }).read(
-      this.inner.prefix + sid,
+      this.inner.keyPrefix + sid,
     )
     return raw === null ? null : (JSON.parse(raw) as SessionData)
   }
@@ -159,7 +159,7 @@ function plantInto(inner: (store: SessionStore) => MemoryStore): ConformanceTarg
   return async (store, sid) => {
     const memory = inner(store)
     const writer = memory as unknown as { write(key: string, value: string, ttl: number): Promise<void> }
-    await writer.write(memory.prefix + sid, '{"truncated', 60_000)
+    await writer.write(sid, '{"truncated', 60_000)
   }
 }
 

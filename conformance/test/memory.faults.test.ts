@@ -15,7 +15,7 @@ async function plant(store: BaseStore, sid: string, value: RawValue): Promise<vo
   const text = Buffer.isBuffer(value) ? value.toString('latin1') : String(value)
   const writer = (store as unknown as { write(key: string, value: string, ttlMs: number): Promise<void> })
     .write
-  await writer.call(store, store.prefix + sid, text, 600_000)
+  await writer.call(store, store.keyPrefix + sid, text, 600_000)
 }
 
 const target: FaultTarget = {

@@ -66,6 +66,19 @@ export interface StoreIdentity {
   backend: string
   /** What the backend can do. `enumeration` is derived from the store's methods. */
   capabilities: Omit<StoreCapabilities, 'enumeration'>
+  /**
+   * Whether backend keys are `prefix + sid`. A store whose storage belongs to it alone (an
+   * in-process Map) passes false: its keys are the sids themselves, which spares building and
+   * hashing a new string on every operation.
+   * @default true
+   */
+  prefixedKeys?: boolean
+  /**
+   * Whether the backend is this process's own memory. Its operations cannot hang, so they run
+   * without a deadline: no clock read and no queue entry per operation.
+   * @default false
+   */
+  inProcess?: boolean
 }
 
 /** The events every store emits. */
@@ -104,6 +117,11 @@ export abstract class BaseStore<S extends SessionData = SessionData>
 {
   /** The prefix that turns a sid into a backend key. */
   readonly prefix: string
+  /**
+   * What backend keys actually start with: `prefix`, or '' for a store keyed by sid alone
+   * (see {@link StoreIdentity.prefixedKeys}). Tools that write to the backend directly use it.
+   */
+  readonly keyPrefix: string
   /** What this store can do; the conformance suite reads it. */
   readonly capabilities: StoreCapabilities
   /** The npm package of the concrete store, used in error messages. */
@@ -126,6 +144,7 @@ export abstract class BaseStore<S extends SessionData = SessionData>
   /** Assigned by express-session's middleware: creates a fresh session on a request. */
   declare generate?: (req: ExpressRequestLike) => void
 
+  readonly #inProcess: boolean
   readonly #ttl: TtlOption<S>
   readonly #disableTtl: boolean
   readonly #disableTouch: boolean
@@ -169,6 +188,8 @@ export abstract class BaseStore<S extends SessionData = SessionData>
       fail('serializer must have parse and stringify functions')
     }
     this.prefix = prefix
+    this.keyPrefix = identity.prefixedKeys === false ? '' : prefix
+    this.#inProcess = identity.inProcess === true
     this.#ttl = ttl
     this.#disableTtl = options.disableTtl === true
     this.#disableTouch = options.disableTouch === true
@@ -178,7 +199,7 @@ export abstract class BaseStore<S extends SessionData = SessionData>
   }
 
   // ---------------------------------------------------------------------------------------
-  // What a backend implements. Keys already carry the prefix; values are encoded strings;
+  // What a backend implements. Keys already carry the prefix (unless `prefixedKeys` is false); values are encoded strings;
   // ttlMs is > 0, and Infinity when ttl is disabled. Errors thrown here reach the caller
   // wrapped in an EBACKEND SessionStoreError, and each call is bounded by `timeout`.
 
@@ -191,7 +212,7 @@ export abstract class BaseStore<S extends SessionData = SessionData>
   /** Move the expiry of an existing, unexpired key. Must never create the key. */
   protected abstract expire(key: string, ttlMs: number): Promise<void>
   /**
-   * Live keys under `this.prefix`, in batches, in bounded memory. Defining it declares the
+   * Live keys of this store (those under `this.prefix`), in batches, in bounded memory. Defining it declares the
    * enumeration capability (`ids`, `all`, `length`, `clear`).
    */
   protected scan?(): AsyncIterable<string[]>
@@ -277,7 +298,7 @@ export abstract class BaseStore<S extends SessionData = SessionData>
   /** Every live sid of this store's prefix, streamed in batches. */
   async *ids(): AsyncIterable<string> {
     const scan = this.#requireScan('ids')
-    const start = this.prefix.length
+    const start = this.keyPrefix.length
     for await (const keys of this.#guardIterable('ids', scan)) {
       for (const key of keys) yield key.slice(start)
     }
@@ -419,7 +440,7 @@ export abstract class BaseStore<S extends SessionData = SessionData>
   async #all(): Promise<S[]> {
     const scan = this.#requireScan('all')
     const sessions: S[] = []
-    const start = this.prefix.length
+    const start = this.keyPrefix.length
     const collect = (key: string, text: string | null) => {
       const session = text === null ? null : this.#decode(text, key.slice(start))
       if (session !== null) sessions.push(session)
@@ -480,7 +501,7 @@ export abstract class BaseStore<S extends SessionData = SessionData>
         `[${this.packageName}] [${this.backend}] ${operation}: sid must be a non-empty, well-formed string, got ${got}`,
       )
     }
-    return this.prefix + sid
+    return this.keyPrefix + sid
   }
 
   #ttlMs(session: S, explicit: TtlArgument | undefined): number {
@@ -584,17 +605,14 @@ export abstract class BaseStore<S extends SessionData = SessionData>
   #guard<T>(operation: string, work: () => Promise<T>): Promise<T> {
     if (this.#closed)
       return Promise.reject(this.error('ECLOSED', `${operation}: the store is closed`, operation))
+    if (this.#inProcess) return this.#unguarded(operation, work)
     return new Promise<T>((resolve, reject) => {
       const pending: Pending = { deadline: Date.now() + this.#timeout, operation, reject, settled: false }
       this.#track(pending)
       const fail = (cause: unknown) => {
         if (pending.settled) return
         this.#settle(pending)
-        reject(
-          cause instanceof SessionStoreError || cause instanceof TypeError
-            ? cause
-            : this.error('EBACKEND', `${operation} failed: ${describeError(cause)}`, operation, cause),
-        )
+        reject(this.#failure(operation, cause))
       }
       try {
         work().then((value) => {
@@ -606,6 +624,24 @@ export abstract class BaseStore<S extends SessionData = SessionData>
         fail(cause)
       }
     })
+  }
+
+  /** An in-process backend's call: its errors typed like any other, and no deadline. */
+  #unguarded<T>(operation: string, work: () => Promise<T>): Promise<T> {
+    try {
+      return work().then(undefined, (cause: unknown) => {
+        throw this.#failure(operation, cause)
+      })
+    } catch (cause) {
+      return Promise.reject(this.#failure(operation, cause))
+    }
+  }
+
+  /** What a failed backend call rejects with: a typed error, EBACKEND unless it is one already. */
+  #failure(operation: string, cause: unknown): Error {
+    return cause instanceof SessionStoreError || cause instanceof TypeError
+      ? cause
+      : this.error('EBACKEND', `${operation} failed: ${describeError(cause)}`, operation, cause)
   }
 
   // Deadlines. Every operation of a store has the same timeout, so deadlines come in the order

@@ -44,6 +44,10 @@ export class MemoryStore<S extends SessionData = SessionData> extends BaseStore<
         packageName: '@session-store/core',
         backend: 'memory',
         capabilities: { ttlGranularityMs: 1, maxValueBytes: Number.POSITIVE_INFINITY },
+        // The Map is this store's alone, so it is keyed by sid: no prefix to add per operation.
+        prefixedKeys: false,
+        // A Map operation cannot hang: no deadline to keep.
+        inProcess: true,
       },
       options,
     )
@@ -93,7 +97,7 @@ export class MemoryStore<S extends SessionData = SessionData> extends BaseStore<
     let batch: string[] = []
     const now = Date.now()
     for (const [key, entry] of this.#entries) {
-      if (entry.expiresAt <= now || !key.startsWith(this.prefix)) continue
+      if (entry.expiresAt <= now) continue
       batch.push(key)
       if (batch.length === SCAN_BATCH) {
         yield batch
@@ -106,8 +110,8 @@ export class MemoryStore<S extends SessionData = SessionData> extends BaseStore<
   protected override async count(): Promise<number> {
     let total = 0
     const now = Date.now()
-    for (const [key, entry] of this.#entries) {
-      if (entry.expiresAt > now && key.startsWith(this.prefix)) total++
+    for (const entry of this.#entries.values()) {
+      if (entry.expiresAt > now) total++
     }
     return total
   }
