@@ -236,8 +236,10 @@ export abstract class BaseStore<S extends SessionData = SessionData>
   /**
    * Called when an operation got no answer within the timeout: a backend whose client does not
    * notice a stalled server may take it as the sign of an outage (and call setConnected(false)).
+   * `key` is the backend key of a one-session operation (get, set, destroy, touch), so a
+   * backend spread over several servers can tell which one stalled; undefined otherwise.
    */
-  protected timedOut?(operation: string): void
+  protected timedOut?(operation: string, key: string | undefined): void
 
   // ---------------------------------------------------------------------------------------
   // The contract, with callbacks.
@@ -405,7 +407,7 @@ export abstract class BaseStore<S extends SessionData = SessionData>
 
   #get(sid: string): Promise<S | null> {
     const key = this.#key(sid, 'get')
-    return this.#guard('get', () => this.read(key)).then((text) =>
+    return this.#guard('get', () => this.read(key), key).then((text) =>
       text === null ? null : this.#decode(text, sid),
     )
   }
@@ -418,14 +420,14 @@ export abstract class BaseStore<S extends SessionData = SessionData>
     const ttlMs = this.#ttlMs(session, explicitTtl)
     if (ttlMs <= 0) return this.#destroy(sid)
     const value = this.#encode(session)
-    const written = this.#guard('set', () => this.write(key, value, ttlMs))
+    const written = this.#guard('set', () => this.write(key, value, ttlMs), key)
     return this.#touchAfterMs === 0 ? written : written.then(() => this.#rememberWrite(sid))
   }
 
   #destroy(sid: string): Promise<void> {
     const key = this.#key(sid, 'destroy')
     if (this.#touchAfterMs !== 0) this.#recentWrites.delete(sid)
-    return this.#guard('destroy', () => this.remove(key))
+    return this.#guard('destroy', () => this.remove(key), key)
   }
 
   #touch(sid: string, session: S, explicitTtl: TtlArgument | undefined): Promise<void> {
@@ -433,7 +435,7 @@ export abstract class BaseStore<S extends SessionData = SessionData>
     if (this.#disableTouch || this.#touchedRecently(sid)) return this.#openOrThrow('touch')
     const ttlMs = this.#ttlMs(session ?? {}, explicitTtl)
     if (ttlMs <= 0) return this.#destroy(sid)
-    const touched = this.#guard('touch', () => this.expire(key, ttlMs))
+    const touched = this.#guard('touch', () => this.expire(key, ttlMs), key)
     return this.#touchAfterMs === 0 ? touched : touched.then(() => this.#rememberWrite(sid))
   }
 
@@ -602,12 +604,18 @@ export abstract class BaseStore<S extends SessionData = SessionData>
    * SessionStoreError. The deadline is what keeps a request from hanging on a dead backend,
    * whatever the client library does with its offline queue.
    */
-  #guard<T>(operation: string, work: () => Promise<T>): Promise<T> {
+  #guard<T>(operation: string, work: () => Promise<T>, key?: string): Promise<T> {
     if (this.#closed)
       return Promise.reject(this.error('ECLOSED', `${operation}: the store is closed`, operation))
     if (this.#inProcess) return this.#unguarded(operation, work)
     return new Promise<T>((resolve, reject) => {
-      const pending: Pending = { deadline: Date.now() + this.#timeout, operation, reject, settled: false }
+      const pending: Pending = {
+        deadline: Date.now() + this.#timeout,
+        operation,
+        key,
+        reject,
+        settled: false,
+      }
       this.#track(pending)
       const fail = (cause: unknown) => {
         if (pending.settled) return
@@ -700,7 +708,7 @@ export abstract class BaseStore<S extends SessionData = SessionData>
           ),
         )
         this.#settle(pending)
-        this.timedOut?.(pending.operation)
+        this.timedOut?.(pending.operation, pending.key)
       }
       if (queue[this.#head] === pending) this.#head++
     }
@@ -741,6 +749,8 @@ export abstract class BaseStore<S extends SessionData = SessionData>
 interface Pending {
   deadline: number
   operation: string
+  /** The backend key of a one-session operation, for `timedOut`. */
+  key: string | undefined
   reject: (err: Error) => void
   settled: boolean
 }

@@ -579,8 +579,9 @@ export class MemcachedStore<S extends SessionData = SessionData> extends BaseSto
 
   /**
    * Sends one command and settles with its interpreted answer. An answer means the server is
-   * reachable; none within `timeout` means it is not. (BaseStore rejects the operation itself
-   * at `timeout`: the client would keep it forever when its connection dies.)
+   * reachable; none within `timeout` means it is not (see `timedOut`; BaseStore rejects the
+   * operation itself at `timeout`, since the client would keep it forever when its connection
+   * dies).
    */
   #send<T>(
     memcachedKey: string,
@@ -591,14 +592,8 @@ export class MemcachedStore<S extends SessionData = SessionData> extends BaseSto
     this.#corkForThisTurn()
     this.#inFlight++
     return new Promise<T>((resolve, reject) => {
-      const watchdog = setTimeout(() => {
-        const server = this.#serverOf(memcachedKey)
-        if (server) this.#serverDown(server, new Error(`no answer within ${this.timeout} ms`))
-      }, this.timeout)
-      watchdog.unref()
       const store = this
       send(function answered(this: Query | undefined, err, result) {
-        clearTimeout(watchdog)
         store.#inFlight--
         if (err !== undefined && err !== null) {
           reject(mapError(toError(err)))
@@ -615,6 +610,16 @@ export class MemcachedStore<S extends SessionData = SessionData> extends BaseSto
         }
       })
     })
+  }
+
+  /**
+   * An operation got no answer within `timeout` (BaseStore's deadline): the server its key
+   * maps to counts as down. The client itself would keep waiting on a connection that died.
+   */
+  protected override timedOut(_operation: string, key: string | undefined): void {
+    if (key === undefined) return
+    const server = this.#serverOf(this.#keyOf(key))
+    if (server) this.#serverDown(server, new Error(`no answer within ${this.timeout} ms`))
   }
 
   /** The server the client sends this key to. */
