@@ -142,13 +142,23 @@ function formatWithBiome(files) {
   if (result.status !== 0) console.warn(`biome could not format ${files.join(', ')}: ${result.stderr.trim()}`)
 }
 
+/**
+ * The analysis of the misses, kept once in bench/README.md ("What the misses come from"), for
+ * RESULTS.md to carry next to the table of misses; undefined when the section is not there.
+ */
+async function missAnalysis() {
+  const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8').catch(() => '')
+  const match = /^## What the misses come from\n([\s\S]*?)(?=^## |(?![\s\S]))/m.exec(readme)
+  return match?.[1]?.trim()
+}
+
 async function main() {
   const { quick, backends, sections, out, render } = parseArgs(process.argv.slice(2))
   if (render) {
     // Rewrite the Markdown of an earlier run from its JSON, measuring nothing.
     const run = /** @type {Run} */ (JSON.parse(await readFile(render, 'utf8')))
     const rendered = render.replace(/\.json$/, '.md')
-    await writeFile(rendered, markdown(run, verdicts(run)))
+    await writeFile(rendered, markdown(run, verdicts(run), await missAnalysis()))
     formatWithBiome([rendered])
     return
   }
@@ -355,7 +365,7 @@ async function main() {
     const list = verdicts(run)
     log('')
     log(consoleReport(run, list))
-    await writeFile(out, markdown(run, list))
+    await writeFile(out, markdown(run, list, await missAnalysis()))
     // Every number of the run, for other tools (and `--render` to rewrite the Markdown).
     const json = out.replace(/\.md$/, '.json')
     await writeFile(json, `${JSON.stringify(run, null, 2)}\n`)

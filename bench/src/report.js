@@ -406,8 +406,9 @@ export function consoleReport(run, list) {
  * bench/RESULTS.md.
  * @param {Run} run
  * @param {Verdict[]} list
+ * @param {string} [analysis] why targets are missed (bench/README.md's section), in Markdown
  */
-export function markdown(run, list) {
+export function markdown(run, list, analysis) {
   const m = run.machine
   const { summary, missed } = missList(list)
   const out = []
@@ -467,6 +468,12 @@ export function markdown(run, list) {
       : 'None.',
     '',
   )
+  if (analysis && missed.length) {
+    out.push('### Why they are missed', '')
+    out.push('From bench/README.md, where the profiles behind it are described.', '')
+    // The README's own subheadings sit one level below this section's.
+    out.push(analysis.replace(/^(#+) /gm, '###$1 '), '')
+  }
 
   out.push('## Store level: raw numbers', '')
   out.push(

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest'
 import { runEndToEnd } from '../src/end-to-end.js'
 import { childHosts } from '../src/hosts.js'
 import type { Summary } from '../src/measure.js'
-import { verdicts } from '../src/report.js'
+import { markdown, verdicts } from '../src/report.js'
 import { runStoreLevel } from '../src/store-level.js'
 import { allSubjects, type ServerUrls, type Subject } from '../src/subjects.js'
 import { inWorker } from '../src/worker-client.js'
@@ -191,5 +191,19 @@ describe('bench checks', () => {
     expect(cell?.subjects.forgetful).toEqual({
       skipped: expect.stringContaining('get of a stored sid read nothing'),
     })
+  })
+})
+
+describe('RESULTS.md', () => {
+  it('carries the analysis of the misses next to their table, when there are misses', async () => {
+    const { readFile } = await import('node:fs/promises')
+    const run = JSON.parse(await readFile(new URL('../RESULTS.json', import.meta.url), 'utf8'))
+    const list = verdicts(run)
+    const withAnalysis = markdown(run, list, 'The server is the limit.')
+    expect(list.some((v) => v.pass === false)).toBe(true)
+    expect(withAnalysis).toMatch(
+      /## Targets missed[\s\S]*### Why they are missed[\s\S]*The server is the limit\./,
+    )
+    expect(markdown(run, list)).not.toContain('### Why they are missed')
   })
 })
