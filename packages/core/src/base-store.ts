@@ -118,8 +118,9 @@ export abstract class BaseStore<S extends SessionData = SessionData>
   /** The prefix that turns a sid into a backend key. */
   readonly prefix: string
   /**
-   * What backend keys actually start with: `prefix`, or '' for a store keyed by sid alone
-   * (see {@link StoreIdentity.prefixedKeys}). Tools that write to the backend directly use it.
+   * What the keys handed to the backend methods (`read`, `write`...) start with: `prefix`, or
+   * '' for a store keyed by sid alone (see {@link StoreIdentity.prefixedKeys}). Tools that
+   * plant data through those methods use it.
    */
   readonly keyPrefix: string
   /** What this store can do; the conformance suite reads it. */
