@@ -15,7 +15,8 @@ import type {
 export interface BaseStoreOptions<S extends SessionData = SessionData> {
   /**
    * Prepended to every sid to form the backend key, so several apps (or stores) can share a
-   * backend without seeing, enumerating or clearing each other's sessions.
+   * backend without seeing, enumerating or clearing each other's sessions. (MemoryStore keeps
+   * sessions in a Map of its own, which no other store shares, so it keys them by bare sid.)
    * @default 'sess:'
    */
   prefix?: string
@@ -47,6 +48,7 @@ export interface BaseStoreOptions<S extends SessionData = SessionData> {
   /**
    * How long any one operation may take, in ms, before it rejects with an `ETIMEOUT`
    * SessionStoreError. This is what keeps requests from hanging while the backend is down.
+   * (MemoryStore's operations complete in the process and cannot hang; it keeps no deadline.)
    * @default 5000
    */
   timeout?: number
@@ -202,7 +204,8 @@ export abstract class BaseStore<S extends SessionData = SessionData>
   // ---------------------------------------------------------------------------------------
   // What a backend implements. Keys already carry the prefix (unless `prefixedKeys` is false); values are encoded strings;
   // ttlMs is > 0, and Infinity when ttl is disabled. Errors thrown here reach the caller
-  // wrapped in an EBACKEND SessionStoreError, and each call is bounded by `timeout`.
+  // wrapped in an EBACKEND SessionStoreError, and each call is bounded by `timeout` (unless the
+  // identity says `inProcess`).
 
   /** The stored value, or null when the key is absent or expired. */
   protected abstract read(key: string): Promise<string | null>
@@ -213,15 +216,16 @@ export abstract class BaseStore<S extends SessionData = SessionData>
   /** Move the expiry of an existing, unexpired key. Must never create the key. */
   protected abstract expire(key: string, ttlMs: number): Promise<void>
   /**
-   * Live keys of this store (those under `this.prefix`), in batches, in bounded memory. Defining it declares the
+   * Live keys of this store (those starting with `this.keyPrefix`), in batches, in bounded
+   * memory. Defining it declares the
    * enumeration capability (`ids`, `all`, `length`, `clear`).
    */
   protected scan?(): AsyncIterable<string[]>
   /** Read many keys in one round trip; `all()` uses it when present. */
   protected readMany?(keys: string[]): Promise<(string | null)[]>
-  /** Live entries under the prefix with their values, when the backend reads both at once. */
+  /** Live entries of this store with their values, when the backend reads both at once. */
   protected scanEntries?(): AsyncIterable<Array<[key: string, value: string]>>
-  /** Count live keys under the prefix without reading them. */
+  /** Count live keys of this store without reading them. */
   protected count?(): Promise<number>
   /** Delete many keys in one round trip; `clear()` uses it when present. */
   protected removeMany?(keys: string[]): Promise<void>
@@ -357,7 +361,15 @@ export abstract class BaseStore<S extends SessionData = SessionData>
     this.get(sid, (err, session) => {
       if (err) return callback(err)
       if (!session) return callback(null)
-      callback(null, this.createSession({ sessionID: sid, sessionStore: this }, session))
+      // This runs on its own tick: a throw here (express-session support not loaded) would
+      // crash the process instead of reaching the caller.
+      let live: unknown
+      try {
+        live = this.createSession({ sessionID: sid, sessionStore: this }, session)
+      } catch (cause) {
+        return callback(cause instanceof Error ? cause : new Error(String(cause)))
+      }
+      callback(null, live)
     })
   }
 
@@ -395,6 +407,14 @@ export abstract class BaseStore<S extends SessionData = SessionData>
   }
 
   /** Forward a client error to `error` listeners; with none, drop it rather than crash. */
+  /**
+   * Runs a backend operation of the store's own (beyond the contract: MySQLStore's `prune`)
+   * as the contract's are run: bounded by `timeout`, its failures typed, and `timedOut` told.
+   */
+  protected withDeadline<T>(operation: string, work: () => Promise<T>): Promise<T> {
+    return this.#guard(operation, work)
+  }
+
   protected reportError(err: Error): void {
     if (this.listenerCount('error') > 0) this.emit('error', err)
   }
@@ -601,9 +621,9 @@ export abstract class BaseStore<S extends SessionData = SessionData>
   }
 
   /**
-   * Runs one backend call under the store's deadline, and turns whatever it throws into a
-   * SessionStoreError. The deadline is what keeps a request from hanging on a dead backend,
-   * whatever the client library does with its offline queue.
+   * Runs one backend call under the store's deadline (none for an in-process backend), and
+   * turns whatever it throws into a SessionStoreError. The deadline is what keeps a request
+   * from hanging on a dead backend, whatever the client library does with its offline queue.
    */
   #guard<T>(operation: string, work: () => Promise<T>, key?: string): Promise<T> {
     if (this.#closed)
@@ -695,11 +715,12 @@ export abstract class BaseStore<S extends SessionData = SessionData>
     // disagree by a millisecond, so a timer that fires that early counts as on time. Otherwise
     // a backend's own timer of the same length could settle the caller first.
     const now = Date.now() + 2
+    const expired: Pending[] = []
     for (let pending = queue[this.#head]; pending !== undefined; pending = queue[this.#head]) {
       if (!pending.settled) {
         if (pending.deadline > now) {
           this.#armDeadline(pending.deadline)
-          return
+          break
         }
         pending.reject(
           this.error(
@@ -709,9 +730,19 @@ export abstract class BaseStore<S extends SessionData = SessionData>
           ),
         )
         this.#settle(pending)
-        this.timedOut?.(pending.operation, pending.key)
+        expired.push(pending)
       }
       if (queue[this.#head] === pending) this.#head++
+    }
+    // The backend hears of the timeouts only once the queue is consistent and the timer armed
+    // again: its hook may emit events whose listeners start operations, or throw.
+    if (this.timedOut === undefined) return
+    for (const pending of expired) {
+      try {
+        this.timedOut(pending.operation, pending.key)
+      } catch (err) {
+        this.reportError(err instanceof Error ? err : new Error(String(err)))
+      }
     }
   }
 

@@ -35,7 +35,16 @@ class RecordingStore extends BaseStore {
     return this.#call(`expire ${ttlMs}`, () => undefined)
   }
   planted(key: string, value: string) {
-    this.data.set(this.prefix + key, value)
+    this.data.set(this.keyPrefix + key, value)
+  }
+}
+
+/** A RecordingStore whose backend hook for timeouts throws, as a faulty backend or listener might. */
+class ThrowsOnTimeout extends RecordingStore {
+  readonly timedOutKeys: (string | undefined)[] = []
+  protected override timedOut(_operation: string, key: string | undefined): void {
+    this.timedOutKeys.push(key)
+    throw new Error('the timeout hook failed')
   }
 }
 
@@ -132,14 +141,47 @@ describe('BaseStore', () => {
     expect(await store.get('after')).toBeNull()
   })
 
+  it('tells the backend which key timed out, and survives a hook that throws', async () => {
+    const store = new ThrowsOnTimeout({ timeout: 50 })
+    const reported: Error[] = []
+    store.on('error', (err) => reported.push(err))
+    store.hang = true
+    const outcomes = await Promise.allSettled([store.get('a'), store.set('b', { n: 1 }), store.destroy('c')])
+    expect(outcomes.map((o) => o.status === 'rejected' && (o.reason as { code?: string }).code)).toEqual([
+      'ETIMEOUT',
+      'ETIMEOUT',
+      'ETIMEOUT',
+    ])
+    expect(store.timedOutKeys.sort()).toEqual(['sess:a', 'sess:b', 'sess:c'])
+    expect(reported.map((err) => err.message)).toEqual(Array(3).fill('the timeout hook failed'))
+    // The deadline machinery still works after the hook threw.
+    await expect(store.get('d')).rejects.toMatchObject({ code: 'ETIMEOUT' })
+    store.hang = false
+    expect(await store.get('a')).toBeNull()
+  })
+
   it('does not keep the process alive once every operation has settled', () => {
     // With a 30 s timeout, a deadline timer left holding the event loop would keep this child
-    // alive far past the 10 s the spawn allows.
+    // alive far past the 10 s the spawn allows. The backend answers on a later turn, as a
+    // network backend does, so its operations run under a deadline (MemoryStore's do not);
+    // MemoryStore is there for its sweep timer.
     const script = `
-      import { MemoryStore } from '@session-store/core'
-      const store = new MemoryStore({ timeout: 30000 })
-      await store.set('a', { n: 1 })
-      await store.get('a')
+      import { BaseStore, MemoryStore } from '@session-store/core'
+      const later = (value) => new Promise((resolve) => setImmediate(resolve, value))
+      class LaterStore extends BaseStore {
+        data = new Map()
+        constructor() {
+          super({ packageName: 'test', backend: 'later', capabilities: { ttlGranularityMs: 1, maxValueBytes: 1e6 } }, { timeout: 30000 })
+        }
+        read(key) { return later(this.data.get(key) ?? null) }
+        write(key, value) { this.data.set(key, value); return later() }
+        remove(key) { this.data.delete(key); return later() }
+        expire() { return later() }
+      }
+      for (const store of [new LaterStore(), new MemoryStore({ timeout: 30000 })]) {
+        await store.set('a', { n: 1 })
+        if ((await store.get('a'))?.n !== 1) throw new Error('lost the session')
+      }
       console.log('done')
     `
     const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
@@ -148,6 +190,17 @@ describe('BaseStore', () => {
       cwd: fileURLToPath(new URL('..', import.meta.url)),
     })
     expect(out.trim()).toBe('done')
+  })
+
+  it("hands load()'s caller an error, not the process, when express-session support is missing", async () => {
+    // @session-store/express is not imported in this file, so createSession throws EOPTIONS.
+    const store = new MemoryStore()
+    await store.set('a', { n: 1 })
+    const err = await new Promise<unknown>((resolve) => store.load('a', (error) => resolve(error)))
+    expect(err).toMatchObject({
+      code: 'EOPTIONS',
+      message: expect.stringContaining('@session-store/express'),
+    })
   })
 
   it('skips touches with disableTouch, and within touchAfter of the last write', async () => {

@@ -123,7 +123,14 @@ class ContractStoreForExpress extends EventEmitter implements ExpressStore {
     this.get(sid, (err, data) => {
       if (err) return callback(err)
       if (!data) return callback(null)
-      callback(null, this.createSession({ sessionID: sid, sessionStore: this }, data))
+      // On a tick of its own: a throw (express-session not installed) must reach the caller.
+      let live: unknown
+      try {
+        live = this.createSession({ sessionID: sid, sessionStore: this }, data)
+      } catch (cause) {
+        return callback(cause instanceof Error ? cause : new Error(String(cause)))
+      }
+      callback(null, live)
     })
   }
 

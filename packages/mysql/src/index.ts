@@ -158,6 +158,32 @@ interface Client {
   end(): Promise<void>
 }
 
+/** A connection of a mysql2 pool: `stream` is its socket, which `destroy()` only half-closes. */
+interface PooledConnection {
+  destroy(): void
+  stream?: { destroy(): void }
+  once(event: 'end' | 'error', listener: () => void): unknown
+}
+
+/** Whether `promise` settled within `ms`: 'settled', its rejection, or 'late'. */
+async function settleWithin(promise: Promise<unknown>, ms: number): Promise<'settled' | 'late' | Error> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(resolve, ms, 'late')
+  })
+  try {
+    return await Promise.race([
+      promise.then(
+        () => 'settled' as const,
+        (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+      ),
+      late,
+    ])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 /** The callback flavour of a mysql2 pool or connection, which every flavour wraps. */
 interface CallbackClient {
   execute(
@@ -227,6 +253,8 @@ export class MySQLStore<S extends SessionData = SessionData> extends BaseStore<S
   #tableCreated = false
   #pruneTimer: NodeJS.Timeout | undefined
   #pruning: Promise<number> | undefined
+  /** The open connections of a pool the store created, for a hard stop on close. */
+  readonly #connections = new Set<PooledConnection>()
 
   /**
    * @param pool A mysql2 pool (promise or callback flavour), which the store uses and leaves
@@ -291,7 +319,7 @@ export class MySQLStore<S extends SessionData = SessionData> extends BaseStore<S
     })
 
     const owned = typeof pool === 'string' || !isClient(pool)
-    this.#client = toClient(owned ? this.#createPool(pool) : pool)
+    this.#client = toClient(owned ? this.#track(this.#createPool(pool)) : pool)
     this.#endPoolOnClose = options.endPoolOnClose ?? owned
     this.#schedulePrune()
   }
@@ -359,9 +387,29 @@ export class MySQLStore<S extends SessionData = SessionData> extends BaseStore<S
 
   protected override async shutdown(): Promise<void> {
     clearTimeout(this.#pruneTimer)
-    // A prune in flight stops after its current batch (it checks `closed`).
+    // A prune in flight stops after its current batch (it checks `closed`), within `timeout`.
     await this.#pruning?.catch(() => {})
-    if (this.#endPoolOnClose) await this.#client.end()
+    if (!this.#endPoolOnClose) return
+    // mysql2 ends a pool by queueing a QUIT behind each connection's statement in flight, so on
+    // a stalled server pool.end() never settles. Past `timeout` (or when ending failed), the
+    // store destroys the connections it opened: close() settles, and no socket holds the
+    // process open. The failure goes to 'error' listeners; the store is closed either way.
+    const outcome = await settleWithin(this.#client.end(), this.timeout)
+    if (outcome === 'settled') return
+    for (const connection of this.#connections) {
+      connection.destroy()
+      connection.stream?.destroy()
+    }
+    this.#connections.clear()
+    this.reportError(
+      outcome === 'late'
+        ? this.error(
+            'ETIMEOUT',
+            `close: the pool did not end within ${this.timeout} ms; its connections were destroyed`,
+            'close',
+          )
+        : this.error('EBACKEND', `close: ending the pool failed: ${outcome.message}`, 'close', outcome),
+    )
   }
 
   /** While disconnected, core asks this every second: express-session sends nothing meanwhile. */
@@ -378,6 +426,18 @@ export class MySQLStore<S extends SessionData = SessionData> extends BaseStore<S
    */
   get #connectTimeout(): number {
     return this.timeout + 1000
+  }
+
+  /** Keeps the connections of a pool the store created, until each ends. */
+  #track(pool: CallbackPool): CallbackPool {
+    pool.on('connection', (connection) => {
+      const pooled = connection as unknown as PooledConnection
+      this.#connections.add(pooled)
+      const forget = () => this.#connections.delete(pooled)
+      pooled.once('end', forget)
+      pooled.once('error', forget)
+    })
+    return pool
   }
 
   #createPool(config: PoolOptions | string): CallbackPool {
@@ -513,7 +573,11 @@ export class MySQLStore<S extends SessionData = SessionData> extends BaseStore<S
   async #prune(): Promise<number> {
     let deleted = 0
     while (!this.closed) {
-      const { affectedRows } = await this.#query(this.#sql.prune, [Date.now()])
+      // Each batch under the store's deadline: a stalled server must not hold prune(), nor
+      // close(), which waits for a prune in flight, forever.
+      const { affectedRows } = await this.withDeadline('prune', () =>
+        this.#query(this.#sql.prune, [Date.now()]),
+      )
       deleted += affectedRows
       if (affectedRows < PRUNE_BATCH) break
     }

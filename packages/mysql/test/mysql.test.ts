@@ -483,6 +483,36 @@ describe.skipIf(!found)(`MySQLStore on ${found?.description ?? 'no server'}`, ()
   })
 
   describe('connectivity', () => {
+    it('bounds prune() and close() by the timeout on a server that stops answering', async () => {
+      const proxy = await tcpProxy({ host: found!.host, port: found!.port })
+      const url = new URL(found!.url)
+      url.hostname = proxy.host
+      url.port = String(proxy.port)
+      // The store creates (so ends) this pool; no background prune, the test calls it.
+      const sessions = new MySQLStore(url.href, { table: newTable(), pruneInterval: 0, timeout: 500 })
+      try {
+        await sessions.set('sid', { n: 1 })
+        await proxy.stall()
+        const pruning = sessions.prune()
+        expect((await rejection(pruning)).code).toBe('ETIMEOUT')
+        // A second prune waits for a new connection, whose handshake the server never answers.
+        const closing = sessions.prune().catch(() => undefined)
+        const reported: Error[] = []
+        sessions.on('error', (err) => reported.push(err))
+        // The pool cannot end while a statement is stuck on a connection: close() destroys the
+        // store's connections past the timeout, and settles.
+        await sessions.close()
+        await closing
+        expect(sessions.closed).toBe(true)
+        expect(reported.map((err) => (err as { code?: string }).code)).toEqual([
+          expect.stringMatching(/^(ETIMEOUT|EBACKEND)$/),
+        ])
+      } finally {
+        await proxy.restore()
+        await proxy.close()
+      }
+    })
+
     it('counts a server that stops answering as disconnected, and its return as connected', async () => {
       const proxy = await tcpProxy({ host: found!.host, port: found!.port })
       const url = new URL(found!.url)
