@@ -1,6 +1,6 @@
 import type { SessionStore, StoreCapabilities } from '@session-store/core'
 
-/** The contract's clause ids (DESIGN.md, "The contract"). */
+/** The contract's clause ids; conformance/README.md lists what each one checks. */
 export type ClauseId =
   | 'C1'
   | 'C2'

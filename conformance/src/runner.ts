@@ -30,13 +30,13 @@ export interface StoreModule {
 
 /** Options of {@link runConformance}. */
 export interface RunOptions extends StoreModule {
-  /** Only these clauses. */
+  /** Only these clauses. @default every clause */
   only?: ClauseId[]
-  /** Not these clauses (reported as skipped). */
+  /** Not these clauses (reported as skipped). @default none */
   skip?: ClauseId[]
   /** How long one store operation may take, in ms. @default 5000 */
   timeout?: number
-  /** Called as each clause finishes, for progress output. */
+  /** Called as each clause finishes, for progress output. @default no progress output */
   onResult?(result: ClauseResult): void
 }
 

@@ -62,11 +62,11 @@ export { fullGc, knownBug, type Outcome, settleWithin, watchProcess } from './ut
 
 /** What a backend adds to the common scenarios. */
 export interface FaultScenarioOptions {
-  /** Constructions the store must refuse with EOPTIONS (see `commonBadOptions`). */
+  /** Constructions the store must refuse with EOPTIONS (see `commonBadOptions`). @default none beyond the common ones */
   badOptions?: BadOptionsCase[]
-  /** The child process of the exit scenario, once per way of giving the store its client. */
+  /** The child process of the exit scenario, once per way of giving the store its client. @default none (the scenario does not run) */
   exit?: Record<string, ExitSpec>
-  /** A part of the backend to take down while the rest serves (a Cluster master). */
+  /** A part of the backend to take down while the rest serves (a Cluster master). @default none (the scenario does not run) */
   partialOutage?: PartialOutage
 }
 

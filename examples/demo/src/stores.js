@@ -12,8 +12,8 @@ import '@session-store/express'
 export const STORE_KINDS = /** @type {const} */ (['memory', 'redis', 'memcached', 'mongodb', 'mysql'])
 
 /**
- * Keeps the demo's sessions apart from any other app's on the same server: every store
- * prefixes its keys (and its rows or documents) with this.
+ * Keeps the demo's sessions apart from any other app's on the same server: every backend store
+ * prefixes its keys (and its rows or documents) with this. (MemoryStore's map is its own.)
  */
 const options = { prefix: 'session-store-demo:' }
 

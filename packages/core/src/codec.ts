@@ -42,6 +42,9 @@ export interface EncryptionOptions {
 
 const ENVELOPE = 'ssenc1'
 
+/** Starts the messages of errors in the encryption options, thrown before any store exists. */
+const ENCRYPTION = '[@session-store/core] [encryptedSerializer]'
+
 /**
  * Encryption at rest with AES-256-GCM. Each value is stored as
  * `ssenc1.<key id>.<iv>.<tag>.<ciphertext>` (base64url), so keys can rotate: new writes use
@@ -51,15 +54,18 @@ const ENVELOPE = 'ssenc1'
 export function encryptedSerializer(options: EncryptionOptions): Serializer {
   const keys = new Map<string, Buffer>()
   for (const [id, key] of Object.entries(options.keys)) {
-    if (id.includes('.')) throw new TypeError(`encryption key id "${id}" must not contain "."`)
+    if (id.includes('.')) throw new TypeError(`${ENCRYPTION} encryption key id "${id}" must not contain "."`)
     const bytes = typeof key === 'string' ? Buffer.from(key, 'hex') : Buffer.from(key)
-    if (bytes.length !== 32) throw new TypeError(`encryption key "${id}" must be 32 bytes (AES-256)`)
+    if (bytes.length !== 32)
+      throw new TypeError(`${ENCRYPTION} encryption key "${id}" must be 32 bytes (AES-256)`)
     keys.set(id, bytes)
   }
   const currentKeyId = options.currentKeyId ?? keys.keys().next().value
   const currentKey = currentKeyId === undefined ? undefined : keys.get(currentKeyId)
   if (currentKeyId === undefined || currentKey === undefined) {
-    throw new TypeError('encryption needs at least one key, and currentKeyId must name one of them')
+    throw new TypeError(
+      `${ENCRYPTION} encryption needs at least one key, and currentKeyId must name one of them`,
+    )
   }
   const inner = options.inner ?? jsonSerializer
   return {

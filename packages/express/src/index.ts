@@ -68,12 +68,15 @@ export interface ExpressStore extends EventEmitter {
  * Our own stores need no wrapping and are returned as they are. The wrapper forwards the
  * store's `connect`/`disconnect` events, so express-session notices an outage, and offers
  * `touch`, `all`, `length` and `clear` only where the store has them (express-session
- * checks `typeof store.touch`).
+ * checks `typeof store.touch`). It adds no deadline: a wrapped store that never settles
+ * holds the request, so it should bound its own operations (as every BaseStore does).
  */
 export function toExpressStore<S extends SessionData>(store: SessionStore<S>): ExpressStore {
   if (store instanceof BaseStore) return store as unknown as ExpressStore
   if (store === null || typeof store !== 'object' || typeof store.get !== 'function') {
-    throw new TypeError('[@session-store/express] toExpressStore: expected a store with get, set and destroy')
+    throw new TypeError(
+      '[@session-store/express] [express-session] toExpressStore: expected a store with get, set and destroy',
+    )
   }
   return new ContractStoreForExpress(store as unknown as SessionStore)
 }

@@ -19,12 +19,14 @@ export interface KoaStore<S extends SessionData = SessionData> {
  * wrapping and are returned as they are. The wrapper reads koa-session's `'session'` maxAge
  * as "no explicit ttl" (so the store's default applies instead of an error or no expiry),
  * drops the extra option objects, and forwards `connect`/`disconnect`, which
- * koa-generic-session uses to wait for the store.
+ * koa-generic-session uses to wait for the store. It adds no deadline: a wrapped store that
+ * never settles holds the request, so it should bound its own operations (as every BaseStore
+ * does).
  */
 export function toKoaStore<S extends SessionData>(store: SessionStore<S>): KoaStore<S> {
   if (store instanceof BaseStore) return store as unknown as KoaStore<S>
   if (store === null || typeof store !== 'object' || typeof store.get !== 'function') {
-    throw new TypeError('[@session-store/koa] toKoaStore: expected a store with get, set and destroy')
+    throw new TypeError('[@session-store/koa] [koa] toKoaStore: expected a store with get, set and destroy')
   }
   return new ContractStoreForKoa(store)
 }

@@ -36,6 +36,7 @@ interface IssueLog {
   emit(event: string, details: unknown): boolean
 }
 
+/** The client's own state and methods that the store reads or wraps (lib/memcached.js). */
 export interface ClientInternals {
   servers: string[]
   namespace: string

@@ -13,13 +13,25 @@ export type MemcachedServers = Memcached.Location
  * declarations leave out.
  */
 export interface MemcachedClientOptions extends Memcached.options {
-  /** Delay before the first retry to open a pool connection, in ms. */
+  /**
+   * Delay before the first retry to open a pool connection, in ms.
+   * @default 20 in a client the store creates (the client's own: 1000)
+   */
   minTimeout?: number
-  /** Longest delay between such retries, in ms. */
+  /**
+   * Longest delay between such retries, in ms.
+   * @default 200 in a client the store creates (the client's own: 60000)
+   */
   maxTimeout?: number
-  /** Growth of the delay between such retries. */
+  /**
+   * Growth of the delay between such retries.
+   * @default 3 in a client the store creates (the client's own: 3)
+   */
   factor?: number
-  /** Window in which `failures` failures must occur for a server to count as dead, in ms. */
+  /**
+   * Window in which `failures` failures must occur for a server to count as dead, in ms.
+   * @default 1000 in a client the store creates (the client's own: 300000)
+   */
   failuresTimeout?: number
 }
 
@@ -157,11 +169,11 @@ function hashOf(text: string): string {
  * The memcached key prefix of a store: the prefix itself when it is plain and leaves room for a
  * hashed sid, else a hash of it (which starts with the mark, so it can never equal a plain one).
  */
-function keyPrefixOf(prefix: string): { keyPrefix: string; plain: boolean } {
+function memcachedPrefixOf(prefix: string): { memcachedPrefix: string; plain: boolean } {
   if (PLAIN_KEY.test(prefix) && prefix.length + HASHED_PART_LENGTH <= MAX_KEY_BYTES) {
-    return { keyPrefix: prefix, plain: true }
+    return { memcachedPrefix: prefix, plain: true }
   }
-  return { keyPrefix: `${HASH_MARK}${hashOf(prefix)}:`, plain: false }
+  return { memcachedPrefix: `${HASH_MARK}${hashOf(prefix)}:`, plain: false }
 }
 
 // -----------------------------------------------------------------------------------------
@@ -238,7 +250,8 @@ export class MemcachedStore<S extends SessionData = SessionData> extends BaseSto
 
   readonly #closeClient: boolean
   readonly #healthCheckInterval: number
-  readonly #keyPrefix: string
+  /** What the store's memcached keys start with (see memcachedPrefixOf). */
+  readonly #memcachedPrefix: string
   readonly #plainPrefix: boolean
   /** The client's servers, by the name it gives them on its connections. */
   readonly #servers = new Map<string, string>()
@@ -326,7 +339,7 @@ export class MemcachedStore<S extends SessionData = SessionData> extends BaseSto
     }
 
     this.#healthCheckInterval = healthCheckInterval
-    ;({ keyPrefix: this.#keyPrefix, plain: this.#plainPrefix } = keyPrefixOf(this.prefix))
+    ;({ memcachedPrefix: this.#memcachedPrefix, plain: this.#plainPrefix } = memcachedPrefixOf(this.prefix))
     for (const server of this.#internals.servers) this.#servers.set(serverName(server), server)
 
     repairClient(this.client)
@@ -370,15 +383,19 @@ export class MemcachedStore<S extends SessionData = SessionData> extends BaseSto
   }
 
   #memcachedKey(sid: string): string {
-    if (this.#plainPrefix && this.#keyPrefix.length + sid.length <= MAX_KEY_BYTES && PLAIN_KEY.test(sid)) {
-      return this.#keyPrefix + sid
+    if (
+      this.#plainPrefix &&
+      this.#memcachedPrefix.length + sid.length <= MAX_KEY_BYTES &&
+      PLAIN_KEY.test(sid)
+    ) {
+      return this.#memcachedPrefix + sid
     }
-    return `${this.#keyPrefix}${HASH_MARK}${hashOf(sid)}`
+    return `${this.#memcachedPrefix}${HASH_MARK}${hashOf(sid)}`
   }
 
-  /** BaseStore hands over prefix + sid. */
+  /** BaseStore hands over keyPrefix + sid. */
   #keyOf(key: string): string {
-    return this.#memcachedKey(key.slice(this.prefix.length))
+    return this.#memcachedKey(key.slice(this.keyPrefix.length))
   }
 
   protected read(key: string): Promise<string | null> {

@@ -298,7 +298,7 @@ export class MongoStore<S extends SessionData = SessionData> extends BaseStore<S
 
   /** The live sessions of this store's prefix. */
   #liveInPrefix(): Filter<SessionDocument> {
-    return { _id: prefixRange(this.prefix), expires: { $gt: new Date() } }
+    return { _id: prefixRange(this.keyPrefix), expires: { $gt: new Date() } }
   }
 
   /**

@@ -280,7 +280,7 @@ export class MySQLStore<S extends SessionData = SessionData> extends BaseStore<S
         `prefix must be well-formed text of at most ${SHORTENED_HEAD} characters, got ${JSON.stringify(this.prefix)}`,
       )
     }
-    this.#selection = prefixSelection(this.prefix)
+    this.#selection = prefixSelection(this.keyPrefix)
     const tableParts = typeof table === 'string' ? table.split('.') : []
     if (
       tableParts.length < 1 ||

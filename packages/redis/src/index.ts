@@ -210,7 +210,7 @@ export class RedisStore<S extends SessionData = SessionData> extends BaseStore<S
   protected override async *scan(): AsyncIterable<string[]> {
     // Before the first connection a Cluster knows no masters yet; wait for it like any command.
     if (!this.#canSend(this.client.status)) await this.#send('ping', '', undefined, undefined, 0)
-    const pattern = `${escapeGlob(this.#clientPrefix + this.prefix)}*`
+    const pattern = `${escapeGlob(this.#clientPrefix + this.keyPrefix)}*`
     const nodes = this.#isCluster ? (this.client as Cluster).nodes('master') : [this.client as Redis]
     for (const node of nodes) {
       let cursor = '0'
@@ -305,9 +305,9 @@ export class RedisStore<S extends SessionData = SessionData> extends BaseStore<S
     }
     if (!this.#mayWait(status)) return Promise.reject(this.#notReady())
     const waiting = new Waiting(verb, key, keys, value, ms)
-    // The caller's deadline (BaseStore's) is a timer of the same length started just before
-    // this one in the same turn, so it always fires first: once this one fires, nobody waits
-    // for the command any more, and it must never be sent.
+    // The caller's deadline (BaseStore's) ends at the same moment. Whichever fires first, the
+    // caller gets an ETIMEOUT, and once this timer fires nobody waits for the command any more:
+    // it must never be sent.
     waiting.timer = setTimeout(() => {
       if (this.#waiting.delete(waiting)) {
         waiting.reject(
