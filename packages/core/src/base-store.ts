@@ -529,10 +529,21 @@ export abstract class BaseStore<S extends SessionData = SessionData>
 
   #ttlMs(session: S, explicit: TtlArgument | undefined): number {
     if (this.#disableTtl) return Number.POSITIVE_INFINITY
-    if (typeof explicit === 'number' && Number.isNaN(explicit)) {
-      throw new TypeError(`[${this.packageName}] [${this.backend}] ttl must be a number of ms, got NaN`)
+    // Only `disableTtl` keeps a session forever: an explicit Infinity would do it unasked.
+    if (typeof explicit === 'number' && !Number.isFinite(explicit)) {
+      throw new TypeError(
+        `[${this.packageName}] [${this.backend}] ttl must be a finite number of ms, got ${explicit}`,
+      )
     }
-    return resolveTtlMs(session, explicit, this.#ttl)
+    try {
+      return resolveTtlMs(session, explicit, this.#ttl)
+    } catch (cause) {
+      // The ttl option's function, or a cookie getter, threw: the caller's code, not the backend.
+      throw new TypeError(
+        `[${this.packageName}] [${this.backend}] the session's ttl could not be resolved: ${describeError(cause)}`,
+        { cause },
+      )
+    }
   }
 
   #encode(session: S): string {
@@ -541,6 +552,9 @@ export abstract class BaseStore<S extends SessionData = SessionData>
       text = this.#serializer.stringify(session)
     } catch (cause) {
       throw this.error('EENCODE', `set: the session cannot be encoded: ${describeError(cause)}`, 'set', cause)
+    }
+    if (typeof text !== 'string') {
+      throw this.error('EENCODE', `set: the serializer returned ${typeof text}, not a string`, 'set')
     }
     const { maxValueBytes } = this.capabilities
     // Only count bytes when the text could be too large: UTF-8 is at most 3 bytes per UTF-16 unit.
@@ -566,7 +580,12 @@ export abstract class BaseStore<S extends SessionData = SessionData>
         'get',
         cause,
       )
-      this.emit('corrupt', err, sid)
+      try {
+        this.emit('corrupt', err, sid)
+      } catch (listenerError) {
+        // A listener's failure is not the read's: the read still resolves null.
+        this.reportError(listenerError instanceof Error ? listenerError : new Error(String(listenerError)))
+      }
       return null
     }
   }
@@ -631,7 +650,7 @@ export abstract class BaseStore<S extends SessionData = SessionData>
     if (this.#inProcess) return this.#unguarded(operation, work)
     return new Promise<T>((resolve, reject) => {
       const pending: Pending = {
-        deadline: Date.now() + this.#timeout,
+        deadline: performance.now() + this.#timeout,
         operation,
         key,
         reject,
@@ -704,17 +723,18 @@ export abstract class BaseStore<S extends SessionData = SessionData>
   }
 
   #armDeadline(deadline: number): void {
-    this.#deadlineTimer = setTimeout(this.#expireDeadlines, Math.max(1, deadline - Date.now()))
+    this.#deadlineTimer = setTimeout(this.#expireDeadlines, Math.max(1, deadline - performance.now()))
     if (this.#unsettled === 0) this.#deadlineTimer.unref()
   }
 
   readonly #expireDeadlines = (): void => {
     this.#deadlineTimer = undefined
     const queue = this.#deadlines
-    // Node's timers run on a monotonic clock and Date.now() on the wall clock; the two can
-    // disagree by a millisecond, so a timer that fires that early counts as on time. Otherwise
-    // a backend's own timer of the same length could settle the caller first.
-    const now = Date.now() + 2
+    // Deadlines are on the monotonic clock, as Node's timers are: a wall clock stepped back (NTP,
+    // a resumed VM) must not stretch them. Node's timers count whole milliseconds from the
+    // loop's cached time, so one may fire a millisecond before the exact deadline; that counts
+    // as on time, or a backend's own timer of the same length could settle the caller first.
+    const now = performance.now() + 2
     const expired: Pending[] = []
     for (let pending = queue[this.#head]; pending !== undefined; pending = queue[this.#head]) {
       if (!pending.settled) {

@@ -112,6 +112,58 @@ describe('BaseStore', () => {
     ])
   })
 
+  it('turns what user code gets wrong into typed errors, and writes nothing', async () => {
+    const badSerializer = new RecordingStore({
+      serializer: { stringify: () => undefined as unknown as string, parse: JSON.parse },
+    })
+    await expect(badSerializer.set('a', { n: 1 })).rejects.toMatchObject({
+      code: 'EENCODE',
+      backend: 'recording',
+    })
+    const throwingTtl = new RecordingStore({
+      ttl: () => {
+        throw new Error('no ttl today')
+      },
+    })
+    await expect(throwingTtl.set('a', { n: 1 })).rejects.toThrow(
+      /^\[@session-store\/test\] \[recording\] the session's ttl could not be resolved: no ttl today/,
+    )
+    await expect(throwingTtl.touch('a', { n: 1 })).rejects.toBeInstanceOf(TypeError)
+    // Only disableTtl keeps a session forever; an explicit Infinity is refused like NaN.
+    const plain = new RecordingStore()
+    await expect(plain.set('a', { n: 1 }, Number.POSITIVE_INFINITY)).rejects.toThrow(/finite number of ms/)
+    await expect(plain.touch('a', { n: 1 }, Number.POSITIVE_INFINITY)).rejects.toBeInstanceOf(TypeError)
+    expect([...badSerializer.calls, ...throwingTtl.calls, ...plain.calls]).toEqual([])
+  })
+
+  it("still reads a corrupt value as null when a 'corrupt' listener throws", async () => {
+    const store = new RecordingStore()
+    const errors: Error[] = []
+    store.on('corrupt', () => {
+      throw new Error('listener failed')
+    })
+    store.on('error', (err) => errors.push(err))
+    store.planted('bad', '{"trunc')
+    expect(await store.get('bad')).toBeNull()
+    expect(errors.map((err) => err.message)).toEqual(['listener failed'])
+  })
+
+  it('keeps its deadlines when the wall clock steps back', async () => {
+    const store = new RecordingStore({ timeout: 100 })
+    store.hang = true
+    const realNow = Date.now
+    const started = performance.now()
+    try {
+      const pending = store.get('x')
+      // An NTP step or a resumed VM: the wall clock goes back a minute.
+      Date.now = () => realNow() - 60_000
+      await expect(pending).rejects.toMatchObject({ code: 'ETIMEOUT' })
+    } finally {
+      Date.now = realNow
+    }
+    expect(performance.now() - started).toBeLessThan(5_000)
+  })
+
   it('bounds every operation by the timeout with a typed error', async () => {
     const store = new RecordingStore({ timeout: 50 })
     store.hang = true

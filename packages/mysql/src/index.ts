@@ -161,7 +161,7 @@ interface Client {
 /** A connection of a mysql2 pool: `stream` is its socket, which `destroy()` only half-closes. */
 interface PooledConnection {
   destroy(): void
-  stream?: { destroy(): void }
+  stream?: { destroy(): void; unref?(): void }
   once(event: 'end' | 'error', listener: () => void): unknown
 }
 
@@ -253,7 +253,7 @@ export class MySQLStore<S extends SessionData = SessionData> extends BaseStore<S
   #tableCreated = false
   #pruneTimer: NodeJS.Timeout | undefined
   #pruning: Promise<number> | undefined
-  /** The open connections of a pool the store created, for a hard stop on close. */
+  /** The open connections of a pool the store ends on close, for a hard stop. */
   readonly #connections = new Set<PooledConnection>()
 
   /**
@@ -319,8 +319,10 @@ export class MySQLStore<S extends SessionData = SessionData> extends BaseStore<S
     })
 
     const owned = typeof pool === 'string' || !isClient(pool)
-    this.#client = toClient(owned ? this.#track(this.#createPool(pool)) : pool)
+    const given = owned ? this.#createPool(pool) : pool
+    this.#client = toClient(given)
     this.#endPoolOnClose = options.endPoolOnClose ?? owned
+    if (this.#endPoolOnClose) this.#track(callbackFlavour(given))
     this.#schedulePrune()
   }
 
@@ -392,15 +394,26 @@ export class MySQLStore<S extends SessionData = SessionData> extends BaseStore<S
     if (!this.#endPoolOnClose) return
     // mysql2 ends a pool by queueing a QUIT behind each connection's statement in flight, so on
     // a stalled server pool.end() never settles. Past `timeout` (or when ending failed), the
-    // store destroys the connections it opened: close() settles, and no socket holds the
+    // store destroys the connections it tracks: close() settles, and no socket holds the
     // process open. The failure goes to 'error' listeners; the store is closed either way.
     const outcome = await settleWithin(this.#client.end(), this.timeout)
-    if (outcome === 'settled') return
-    for (const connection of this.#connections) {
-      connection.destroy()
-      connection.stream?.destroy()
-    }
+    const connections = [...this.#connections]
     this.#connections.clear()
+    const destroy = () => {
+      for (const connection of connections) {
+        connection.destroy()
+        connection.stream?.destroy()
+      }
+    }
+    if (outcome === 'settled') {
+      // mysql2 calls back once QUIT is written, not once the server has closed the socket. A
+      // server that answers closes it at once; one that stalls never does, so the sockets stop
+      // holding the process now, and are destroyed after `timeout` if still open.
+      for (const connection of connections) connection.stream?.unref?.()
+      setTimeout(destroy, this.timeout).unref()
+      return
+    }
+    destroy()
     this.reportError(
       outcome === 'late'
         ? this.error(
@@ -428,16 +441,18 @@ export class MySQLStore<S extends SessionData = SessionData> extends BaseStore<S
     return this.timeout + 1000
   }
 
-  /** Keeps the connections of a pool the store created, until each ends. */
-  #track(pool: CallbackPool): CallbackPool {
-    pool.on('connection', (connection) => {
+  /** Keeps the connections a pool opens from now on, until each ends. */
+  #track(client: CallbackClient): void {
+    const pool = client as Partial<Pick<CallbackPool, 'on' | 'getConnection'>>
+    // A single connection, rather than a pool, has no 'connection' event to follow.
+    if (typeof pool.on !== 'function' || typeof pool.getConnection !== 'function') return
+    pool.on('connection', (connection: unknown) => {
       const pooled = connection as unknown as PooledConnection
       this.#connections.add(pooled)
       const forget = () => this.#connections.delete(pooled)
       pooled.once('end', forget)
       pooled.once('error', forget)
     })
-    return pool
   }
 
   #createPool(config: PoolOptions | string): CallbackPool {
@@ -542,7 +557,9 @@ export class MySQLStore<S extends SessionData = SessionData> extends BaseStore<S
           }
           throw err
         }
-        this.setConnected(true)
+        // Only the server's own answer (an error packet carries an SQLSTATE) proves it is
+        // reachable; mysql2's client-side errors ("Pool is closed.", a full queue) do not.
+        if (typeof (err as { sqlState?: unknown }).sqlState === 'string') this.setConnected(true)
         if (!isDeadlock(err) || attempt >= DEADLOCK_ATTEMPTS) throw err
       }
     }
@@ -655,12 +672,16 @@ function isClient(value: unknown): value is MySQLPool {
  * flavour captures a stack trace for every statement, which cost a third of a fast read here.
  * A promise pool keeps its callback pool in `pool`, a promise connection in `connection`.
  */
-function toClient(given: MySQLPool): Client {
+/** The callback flavour under any flavour of mysql2 pool or connection. */
+function callbackFlavour(given: MySQLPool): CallbackClient {
   const wrapped = given as unknown as { pool?: CallbackClient; connection?: CallbackClient }
-  const client: CallbackClient =
-    typeof (given as { promise?: unknown }).promise === 'function'
-      ? (given as unknown as CallbackClient)
-      : (wrapped.pool ?? wrapped.connection ?? (given as unknown as CallbackClient))
+  return typeof (given as { promise?: unknown }).promise === 'function'
+    ? (given as unknown as CallbackClient)
+    : (wrapped.pool ?? wrapped.connection ?? (given as unknown as CallbackClient))
+}
+
+function toClient(given: MySQLPool): Client {
+  const client = callbackFlavour(given)
   return {
     run: (sql, values) =>
       new Promise((resolve, reject) => {

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { connect, type Socket } from 'node:net'
@@ -483,6 +484,49 @@ describe.skipIf(!found)(`MySQLStore on ${found?.description ?? 'no server'}`, ()
   })
 
   describe('connectivity', () => {
+    it('lets the process exit after close() while the server stops answering', async () => {
+      const proxy = await tcpProxy({ host: found!.host, port: found!.port })
+      const url = new URL(found!.url)
+      url.hostname = proxy.host
+      url.port = String(proxy.port)
+      // A child process owns the store; this process owns the proxy, so it can stall the
+      // server under the child and watch whether the child exits by itself after close().
+      const script = `
+        import { MySQLStore } from ${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)}
+        import { once } from 'node:events'
+        const store = new MySQLStore(${JSON.stringify(url.href)}, { table: ${JSON.stringify(newTable())}, pruneInterval: 0, timeout: 500 })
+        store.on('error', () => {})
+        await store.set('a', { n: 1 })
+        process.stdout.write('ready\\n')
+        await once(process.stdin, 'data')
+        await store.close()
+        process.stdout.write('closed\\n')
+        process.stdin.destroy()
+      `
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'pipe' })
+      let output = ''
+      child.stdout.on('data', (chunk) => {
+        output += chunk
+      })
+      const exited = once(child, 'exit')
+      try {
+        await eventually(async () => output.includes('ready'), 10_000)
+        await proxy.stall()
+        child.stdin.write('go\n')
+        await eventually(async () => output.includes('closed'), 5_000)
+        // Within a few seconds of close(), with the server still silent.
+        const outcome = await Promise.race([
+          exited,
+          new Promise((resolve) => setTimeout(resolve, 5_000, 'alive')),
+        ])
+        expect(outcome).not.toBe('alive')
+      } finally {
+        child.kill('SIGKILL')
+        await proxy.restore()
+        await proxy.close()
+      }
+    })
+
     it('bounds prune() and close() by the timeout on a server that stops answering', async () => {
       const proxy = await tcpProxy({ host: found!.host, port: found!.port })
       const url = new URL(found!.url)

@@ -329,7 +329,13 @@ export class RedisStore<S extends SessionData = SessionData> extends BaseStore<S
     for (const each of waiting) {
       clearTimeout(each.timer)
       if (error === undefined) {
-        this.#send(each.verb, each.key, each.keys, each.value, each.ms).then(each.resolve, each.reject)
+        // This runs on a turn of its own (setImmediate after `ready`): a throw from the client
+        // here would be uncaught, so it goes to the command's caller instead.
+        try {
+          this.#send(each.verb, each.key, each.keys, each.value, each.ms).then(each.resolve, each.reject)
+        } catch (err) {
+          each.reject(err)
+        }
       } else {
         each.reject(error)
       }
