@@ -484,11 +484,17 @@ describe.skipIf(!found)(`MySQLStore on ${found?.description ?? 'no server'}`, ()
   })
 
   describe('connectivity', () => {
-    it('lets the process exit after close() while the server stops answering', async () => {
+    /** A loopback proxy in front of the server, and the server's URL through it. */
+    async function proxiedServer() {
       const proxy = await tcpProxy({ host: found!.host, port: found!.port })
       const url = new URL(found!.url)
       url.hostname = proxy.host
       url.port = String(proxy.port)
+      return { proxy, url }
+    }
+
+    it('lets the process exit after close() while the server stops answering', async () => {
+      const { proxy, url } = await proxiedServer()
       // A child process owns the store; this process owns the proxy, so it can stall the
       // server under the child and watch whether the child exits by itself after close().
       const script = `
@@ -528,10 +534,7 @@ describe.skipIf(!found)(`MySQLStore on ${found?.description ?? 'no server'}`, ()
     })
 
     it('bounds prune() and close() by the timeout on a server that stops answering', async () => {
-      const proxy = await tcpProxy({ host: found!.host, port: found!.port })
-      const url = new URL(found!.url)
-      url.hostname = proxy.host
-      url.port = String(proxy.port)
+      const { proxy, url } = await proxiedServer()
       // The store creates (so ends) this pool; no background prune, the test calls it.
       const sessions = new MySQLStore(url.href, { table: newTable(), pruneInterval: 0, timeout: 500 })
       try {
@@ -558,10 +561,7 @@ describe.skipIf(!found)(`MySQLStore on ${found?.description ?? 'no server'}`, ()
     })
 
     it('counts a server that stops answering as disconnected, and its return as connected', async () => {
-      const proxy = await tcpProxy({ host: found!.host, port: found!.port })
-      const url = new URL(found!.url)
-      url.hostname = proxy.host
-      url.port = String(proxy.port)
+      const { proxy, url } = await proxiedServer()
       const sessions = new MySQLStore(url.href, { table: newTable(), pruneInterval: 0, timeout: 500 })
       try {
         await sessions.set('sid', { n: 1 })
