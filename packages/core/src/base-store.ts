@@ -1,9 +1,26 @@
+// BaseStore: the contract, with callbacks, on top of the hooks a backend implements. It wires
+// the parts that each live in a module of their own (deadlines, touch policy, enumeration,
+// option checking, express-session compatibility) and keeps only what joins them.
+
 import { EventEmitter } from 'node:events'
+import { isBranded, RAW_WRITE, STORE_BRAND } from './brand.js'
 import { jsonSerializer } from './codec.js'
+import { DeadlineQueue, type Operation, UNBOUNDED } from './deadline.js'
+import { Enumeration } from './enumeration.js'
 import { describeError, SessionStoreError, type SessionStoreErrorCode } from './errors.js'
+import {
+  createExpressSession,
+  type ExpressRequest,
+  type ExpressSession,
+  type ExpressSessionData,
+  regenerateExpressSession,
+} from './express-session.js'
+import { BASE_OPTION_NAMES, unknownOptions } from './options.js'
+import { TouchPolicy } from './touch-policy.js'
 import { DEFAULT_TTL_SECONDS, resolveTtlMs, type TtlOption } from './ttl.js'
 import type {
   Callback,
+  KeyBoundSerializer,
   Serializer,
   SessionData,
   SessionStore,
@@ -12,7 +29,7 @@ import type {
 } from './types.js'
 
 /** Options every store accepts; a backend adds its own. */
-export interface BaseStoreOptions<S extends SessionData = SessionData> {
+export interface BaseStoreOptions<S extends object = ExpressSessionData> {
   /**
    * Prepended to every sid to form the backend key, so several apps (or stores) can share a
    * backend without seeing, enumerating or clearing each other's sessions. (MemoryStore keeps
@@ -47,7 +64,8 @@ export interface BaseStoreOptions<S extends SessionData = SessionData> {
   touchAfter?: number
   /**
    * How long any one operation may take, in ms, before it rejects with an `ETIMEOUT`
-   * SessionStoreError. This is what keeps requests from hanging while the backend is down.
+   * SessionStoreError. This is what keeps requests from hanging while the backend is down; the
+   * backend also hands it to its driver, so that the work itself stops.
    * (MemoryStore's operations complete in the process and cannot hang; it keeps no deadline.)
    * @default 5000
    */
@@ -60,7 +78,7 @@ export interface BaseStoreOptions<S extends SessionData = SessionData> {
   serializer?: Serializer
 }
 
-/** Who a store is, for error messages and capability checks. */
+/** Who a store is, for error messages, option checks and capability checks. */
 export interface StoreIdentity {
   /** The npm package, e.g. `@session-store/redis`. */
   packageName: string
@@ -69,15 +87,14 @@ export interface StoreIdentity {
   /** What the backend can do. `enumeration` is derived from the store's methods. */
   capabilities: Omit<StoreCapabilities, 'enumeration'>
   /**
-   * Whether backend keys are `prefix + sid`. A store whose storage belongs to it alone (an
-   * in-process Map) passes false: its keys are the sids themselves, which spares building and
-   * hashing a new string on every operation.
-   * @default true
+   * The names of the backend's own options, besides those of {@link BaseStoreOptions}. Any
+   * other option is refused with EOPTIONS.
    */
-  prefixedKeys?: boolean
+  options: readonly string[]
   /**
    * Whether the backend is this process's own memory. Its operations cannot hang, so they run
-   * without a deadline: no clock read and no queue entry per operation.
+   * without a deadline: no clock read and no queue entry per operation, which measured a third
+   * of MemoryStore's time per operation (bench/RESULTS.md).
    * @default false
    */
   inProcess?: boolean
@@ -93,38 +110,51 @@ export interface StoreEvents {
   corrupt: [error: SessionStoreError, sid: string]
   /** A backend client reported an error. Emitted only when someone listens: never crashes. */
   error: [error: Error]
+  /** The store works, in a way other than configured (a fallback); said once, not repeated. */
+  warning: [warning: SessionStoreError]
 }
-
-/** How many recent writes `touchAfter` remembers at most, so its memory stays bounded. */
-const RECENT_WRITES_LIMIT = 100_000
 
 /** How often a disconnected store with a `ping` asks whether the backend is back. */
 const HEALTH_CHECK_INTERVAL_MS = 1000
 
-/** Sessions a store with no native bulk read fetches per round of `all()`. */
-const ENUMERATION_BATCH = 100
-
 /**
- * Everything that is the same for every backend: argument checks, ttl rules, key prefix,
- * codec, touch policy, timeouts, typed errors, events, callbacks and express-session's
- * `Store.prototype` methods. A backend extends it and implements five small methods on raw
- * keys and encoded strings (`read`, `write`, `remove`, `expire`, and optionally `scan`).
+ * Everything that is the same for every backend: argument checks, ttl rules, key prefix, codec,
+ * touch policy, deadlines, typed errors, events, callbacks and express-session's
+ * `Store.prototype` methods.
+ *
+ * A backend extends it and implements its hooks, all protected, on backend keys and encoded
+ * strings; each receives the {@link Operation} it runs under, whose deadline it hands to its
+ * driver. Four are required, the rest optional:
+ *
+ * | hook | what it does | without it |
+ * | --- | --- | --- |
+ * | `read` | the value under a key, or null when absent or expired | (required) |
+ * | `write` | store a value with a ttl, replacing any old one | (required) |
+ * | `remove` | delete a key; an absent key is fine | (required) |
+ * | `expire` | move the expiry of a live key; never creates it | (required) |
+ * | `keyOf` / `sidOf` | sid to backend key, and back for enumeration | `prefix + sid` |
+ * | `scan` | live keys of this store, in batches | no `ids`/`all`/`length`/`clear` |
+ * | `scanEntries` | live keys with their values, in batches | `all` reads after `scan` |
+ * | `readMany` | many values in one round trip | `all` reads one by one |
+ * | `count` | number of live keys | `length` counts a scan |
+ * | `removeMany` | many deletes in one round trip | `clear` deletes one by one |
+ * | `ping` | does the backend answer? (health checks) | nothing tells a stall from slowness |
+ * | `timedOut` | an operation got no answer in time | nothing |
+ * | `shutdown` | release what the store created | nothing to release |
+ *
+ * Errors a hook throws reach the caller as an EBACKEND SessionStoreError (unless they are one
+ * already), and every call is bounded by `timeout` (unless the identity says `inProcess`).
  *
  * Every public method returns a promise, or calls a trailing Node callback instead when one
- * is given, so the same store works in express-session, koa-generic-session and koa-session.
+ * is given, so the same store works in express-session, @fastify/session, koa-generic-session
+ * and koa-session.
  */
-export abstract class BaseStore<S extends SessionData = SessionData>
+export abstract class BaseStore<S extends object = ExpressSessionData>
   extends EventEmitter<StoreEvents>
   implements SessionStore<S>
 {
   /** The prefix that turns a sid into a backend key. */
   readonly prefix: string
-  /**
-   * What the keys handed to the backend methods (`read`, `write`...) start with: `prefix`, or
-   * '' for a store keyed by sid alone (see {@link StoreIdentity.prefixedKeys}). Tools that
-   * plant data through those methods use it.
-   */
-  readonly keyPrefix: string
   /** What this store can do; the conformance suite reads it. */
   readonly capabilities: StoreCapabilities
   /** The npm package of the concrete store, used in error messages. */
@@ -139,32 +169,29 @@ export abstract class BaseStore<S extends SessionData = SessionData>
   get closed(): boolean {
     return this.#closed
   }
-  /** The deadline of every operation, in ms; backends reuse it for their clients' own timeouts. */
+  /** The deadline of every operation, in ms. */
   protected get timeout(): number {
     return this.#timeout
   }
 
   /** Assigned by express-session's middleware: creates a fresh session on a request. */
-  declare generate?: (req: ExpressRequestLike) => void
+  declare generate?: (req: ExpressRequest) => void
+  /** Marks this as one of our stores, across copies of this package (see `isSessionStore`). */
+  declare readonly [STORE_BRAND]: true
 
   readonly #inProcess: boolean
   readonly #ttl: TtlOption<S>
   readonly #disableTtl: boolean
-  readonly #disableTouch: boolean
-  readonly #touchAfterMs: number
   readonly #timeout: number
   readonly #serializer: Serializer
-  /** sid -> time of this store's last write or touch, oldest first, for `touchAfter`. */
-  readonly #recentWrites = new Map<string, number>()
+  readonly #keyBound: boolean
+  readonly #touchPolicy: TouchPolicy
+  readonly #deadlines: DeadlineQueue
+  #enumeration: Enumeration<S> | undefined
   #connected = true
   #closed = false
   #healthCheck: NodeJS.Timeout | undefined
-  /** Operations in start order (so in deadline order), settled ones dropped when the timer fires. */
-  readonly #deadlines: Pending[] = []
-  /** Where the unsettled part of `#deadlines` starts. */
-  #head = 0
-  #unsettled = 0
-  #deadlineTimer: NodeJS.Timeout | undefined
+  #probing = false
 
   constructor(identity: StoreIdentity, options: BaseStoreOptions<S> = {}) {
     super()
@@ -175,6 +202,13 @@ export abstract class BaseStore<S extends SessionData = SessionData>
       throw new SessionStoreError({ code: 'EOPTIONS', ...identity }, message)
     }
     if (options === null || typeof options !== 'object') fail('options must be an object')
+    const unknown = unknownOptions(options, new Set([...BASE_OPTION_NAMES, ...identity.options]))
+    if (unknown.length > 0) {
+      fail(
+        `unknown option${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}; ` +
+          `the options are ${[...BASE_OPTION_NAMES, ...identity.options].join(', ')}`,
+      )
+    }
     const { prefix = 'sess:', ttl = DEFAULT_TTL_SECONDS, timeout = 5000, touchAfter = 0 } = options
     if (typeof prefix !== 'string') fail(`prefix must be a string, got ${typeof prefix}`)
     if (typeof ttl !== 'function' && !(typeof ttl === 'number' && Number.isFinite(ttl) && ttl > 0)) {
@@ -186,74 +220,96 @@ export abstract class BaseStore<S extends SessionData = SessionData>
     if (!(typeof touchAfter === 'number' && Number.isFinite(touchAfter) && touchAfter >= 0)) {
       fail(`touchAfter must be a number of seconds >= 0, got ${String(touchAfter)}`)
     }
+    for (const flag of ['disableTtl', 'disableTouch'] as const) {
+      if (options[flag] !== undefined && typeof options[flag] !== 'boolean') {
+        fail(`${flag} must be a boolean, got ${typeof options[flag]}`)
+      }
+    }
     const serializer = options.serializer ?? jsonSerializer
     if (typeof serializer?.parse !== 'function' || typeof serializer.stringify !== 'function') {
       fail('serializer must have parse and stringify functions')
     }
     this.prefix = prefix
-    this.keyPrefix = identity.prefixedKeys === false ? '' : prefix
     this.#inProcess = identity.inProcess === true
     this.#ttl = ttl
     this.#disableTtl = options.disableTtl === true
-    this.#disableTouch = options.disableTouch === true
-    this.#touchAfterMs = touchAfter * 1000
+    this.#touchPolicy = new TouchPolicy(options.disableTouch === true, touchAfter)
     this.#timeout = timeout
     this.#serializer = serializer
+    this.#keyBound = serializer.keyBound === true
+    this.#deadlines = new DeadlineQueue(
+      timeout,
+      (op) => this.error('ETIMEOUT', `${op.name} timed out after ${timeout} ms`, op.name),
+      (expired) => this.#afterTimeouts(expired),
+    )
   }
 
   // ---------------------------------------------------------------------------------------
-  // What a backend implements. Keys already carry the prefix (unless `prefixedKeys` is false); values are encoded strings;
-  // ttlMs is > 0, and Infinity when ttl is disabled. Errors thrown here reach the caller
-  // wrapped in an EBACKEND SessionStoreError, and each call is bounded by `timeout` (unless the
-  // identity says `inProcess`).
+  // What a backend implements (see the table above). Keys come from `keyOf`; values are
+  // encoded strings; ttlMs is > 0, and Infinity when ttl is disabled.
 
   /** The stored value, or null when the key is absent or expired. */
-  protected abstract read(key: string): Promise<string | null>
+  protected abstract read(key: string, op: Operation): Promise<string | null>
   /** Store the value, replacing any old one, to expire after ttlMs. */
-  protected abstract write(key: string, value: string, ttlMs: number): Promise<void>
+  protected abstract write(key: string, value: string, ttlMs: number, op: Operation): Promise<void>
   /** Delete the key; absent keys are fine. */
-  protected abstract remove(key: string): Promise<void>
+  protected abstract remove(key: string, op: Operation): Promise<void>
   /** Move the expiry of an existing, unexpired key. Must never create the key. */
-  protected abstract expire(key: string, ttlMs: number): Promise<void>
+  protected abstract expire(key: string, ttlMs: number, op: Operation): Promise<void>
   /**
-   * Live keys of this store (those starting with `this.keyPrefix`), in batches, in bounded
-   * memory. Defining it declares the
-   * enumeration capability (`ids`, `all`, `length`, `clear`).
+   * Live keys of this store (never another prefix's), in batches, in bounded memory. Defining
+   * it declares the enumeration capability (`ids`, `all`, `length`, `clear`). The Operation's
+   * deadline is that of the current step.
    */
-  protected scan?(): AsyncIterable<string[]>
+  protected scan?(op: Operation): AsyncIterable<string[]>
   /** Read many keys in one round trip; `all()` uses it when present. */
-  protected readMany?(keys: string[]): Promise<(string | null)[]>
+  protected readMany?(keys: string[], op: Operation): Promise<(string | null)[]>
   /** Live entries of this store with their values, when the backend reads both at once. */
-  protected scanEntries?(): AsyncIterable<Array<[key: string, value: string]>>
+  protected scanEntries?(op: Operation): AsyncIterable<Array<[key: string, value: string]>>
   /** Count live keys of this store without reading them. */
-  protected count?(): Promise<number>
+  protected count?(op: Operation): Promise<number>
   /** Delete many keys in one round trip; `clear()` uses it when present. */
-  protected removeMany?(keys: string[]): Promise<void>
-  /** Release what the store created. */
-  protected shutdown?(): Promise<void>
+  protected removeMany?(keys: string[], op: Operation): Promise<void>
+  /** Release what the store created, within the Operation's deadline. */
+  protected shutdown?(op: Operation): Promise<void>
   /**
-   * Ask the backend whether it answers. Defined by backends whose client does not say by
-   * itself when the backend is back: while the store is disconnected, it is called every
-   * second until it succeeds, and the store then emits `connect`. Without it such a store would
-   * never come back behind express-session, which sends no request to a store it believes down.
+   * Ask the backend whether it answers, within the Operation's deadline. With it, an operation
+   * that times out is followed by one ping: only when that fails too (the backend is stalled or
+   * gone, not merely slow on one statement) is `disconnect` emitted, and then the ping runs
+   * every second until it succeeds, and the store emits `connect`. express-session sends no
+   * request to a store it believes down, so without such a check a store whose client does not
+   * report the backend's return would never come back.
    */
-  protected ping?(): Promise<void>
+  protected ping?(op: Operation): Promise<void>
   /**
-   * Called when an operation got no answer within the timeout: a backend whose client does not
-   * notice a stalled server may take it as the sign of an outage (and call setConnected(false)).
-   * `key` is the backend key of a one-session operation (get, set, destroy, touch), so a
-   * backend spread over several servers can tell which one stalled; undefined otherwise.
+   * Called when an operation got no answer within the timeout. A backend spread over several
+   * servers can tell from `op.key` which one stalled (MemcachedStore fails the others fast).
    */
-  protected timedOut?(operation: string, key: string | undefined): void
+  protected timedOut?(op: Operation): void
+
+  /** The backend key of a sid. Override where the backend has its own key rules. */
+  protected keyOf(sid: string): string {
+    return this.prefix + sid
+  }
+
+  /** The sid of a backend key that `scan` found; the inverse of {@link keyOf}. */
+  protected sidOf(key: string): string {
+    return key.slice(this.prefix.length)
+  }
 
   // ---------------------------------------------------------------------------------------
-  // The contract, with callbacks.
+  // The contract, with callbacks. Callback forms type the session as `any`: express-session,
+  // @fastify/session and koa each declare a session type of their own for the store they are
+  // given, and one store must be assignable to all of them. The promise forms return `S` and
+  // take `S` or any session (a store keeps whatever JSON object it is given).
 
   /** Resolves the session, or `null` when there is none or it cannot be decoded. */
   get(sid: string): Promise<S | null>
-  get(sid: string, callback: Callback<S | null>): void
-  /** koa-session passes `(key, maxAge, options)`; the extra arguments are ignored. */
-  get(sid: string, ...rest: unknown[]): Promise<S | null> | undefined
+  /** express-session and @fastify/session: the session, or null, through the callback. */
+  // biome-ignore lint/suspicious/noExplicitAny: see the note above
+  get(sid: string, callback: (err: any, session?: any) => void): void
+  /** koa-session: `get(key, maxAge, { rolling, ctx })`; the extra arguments are ignored. */
+  get(sid: string, maxAge: unknown, options: unknown): Promise<S | null>
   get(sid: string, ...rest: unknown[]): Promise<S | null> | undefined {
     return settle(
       attempt(() => this.#get(sid)),
@@ -266,11 +322,14 @@ export abstract class BaseStore<S extends SessionData = SessionData>
    * `'session'`) or express-session's callback; without a ttl the cookie decides.
    * An expiry in the past deletes the session instead.
    */
-  set(sid: string, session: S, ttlMs?: TtlArgument): Promise<void>
-  set(sid: string, session: S, callback: Callback): void
-  set(sid: string, session: S, ttlMs: TtlArgument | undefined, callback: Callback): void
-  set(sid: string, session: S, ...rest: unknown[]): Promise<void> | undefined
-  set(sid: string, session: S, ...rest: unknown[]): Promise<void> | undefined {
+  set(sid: string, session: S | SessionData, ttlMs?: TtlArgument): Promise<void>
+  /** express-session and @fastify/session. */
+  // biome-ignore lint/suspicious/noExplicitAny: see the note above
+  set(sid: string, session: any, callback: (err?: any) => void): void
+  /** koa-session: `set(key, session, maxAge, { rolling, changed, ctx })`. */
+  set(sid: string, session: S | SessionData, ttlMs: TtlArgument | undefined, options: unknown): Promise<void>
+  set(sid: string, session: S | SessionData, ttlMs: TtlArgument | undefined, callback: Callback): void
+  set(sid: string, session: S | SessionData, ...rest: unknown[]): Promise<void> | undefined {
     return settle(
       attempt(() => this.#set(sid, session, ttlArgument(rest[0]))),
       lastCallback(rest),
@@ -279,8 +338,10 @@ export abstract class BaseStore<S extends SessionData = SessionData>
 
   /** Deletes the session; resolves also when there was none. */
   destroy(sid: string): Promise<void>
-  destroy(sid: string, callback: Callback): void
-  destroy(sid: string, ...rest: unknown[]): Promise<void> | undefined
+  // biome-ignore lint/suspicious/noExplicitAny: see the note above
+  destroy(sid: string, callback: (err?: any) => void): void
+  /** koa-session: `destroy(key, { ctx })`. */
+  destroy(sid: string, options: unknown): Promise<void>
   destroy(sid: string, ...rest: unknown[]): Promise<void> | undefined {
     return settle(
       attempt(() => this.#destroy(sid)),
@@ -292,10 +353,10 @@ export abstract class BaseStore<S extends SessionData = SessionData>
    * Moves the session's expiry without rewriting it, following `disableTouch` and
    * `touchAfter`. Never re-creates a session that was destroyed or expired.
    */
-  touch(sid: string, session: S, ttlMs?: TtlArgument): Promise<void>
-  touch(sid: string, session: S, callback: Callback): void
-  touch(sid: string, session: S, ...rest: unknown[]): Promise<void> | undefined
-  touch(sid: string, session: S, ...rest: unknown[]): Promise<void> | undefined {
+  touch(sid: string, session: S | SessionData, ttlMs?: TtlArgument): Promise<void>
+  // biome-ignore lint/suspicious/noExplicitAny: see the note above
+  touch(sid: string, session: any, callback: (err?: any) => void): void
+  touch(sid: string, session: S | SessionData, ...rest: unknown[]): Promise<void> | undefined {
     return settle(
       attempt(() => this.#touch(sid, session, ttlArgument(rest[0]))),
       lastCallback(rest),
@@ -303,69 +364,80 @@ export abstract class BaseStore<S extends SessionData = SessionData>
   }
 
   /** Every live sid of this store's prefix, streamed in batches. */
-  async *ids(): AsyncIterable<string> {
-    const scan = this.#requireScan('ids')
-    const start = this.keyPrefix.length
-    for await (const keys of this.#guardIterable('ids', scan)) {
-      for (const key of keys) yield key.slice(start)
-    }
+  ids(): AsyncIterable<string> {
+    return this.#enumerate('ids').ids()
   }
 
   /** Every live session of this store's prefix, as an array (express-session's shape). */
   all(): Promise<S[]>
-  all(callback: Callback<S[]>): void
+  // biome-ignore lint/suspicious/noExplicitAny: see the note above
+  all(callback: (err: any, sessions?: any) => void): void
   all(...rest: unknown[]): Promise<S[]> | undefined {
-    return settle(this.#all(), lastCallback(rest))
+    return settle(
+      attempt(() => this.#enumerate('all').all()),
+      lastCallback(rest),
+    )
   }
 
   /** How many live sessions this store's prefix holds. */
   length(): Promise<number>
-  length(callback: Callback<number>): void
+  // biome-ignore lint/suspicious/noExplicitAny: see the note above
+  length(callback: (err: any, length?: number) => void): void
   length(...rest: unknown[]): Promise<number> | undefined {
-    return settle(this.#length(), lastCallback(rest))
+    return settle(
+      attempt(() => this.#enumerate('length').length()),
+      lastCallback(rest),
+    )
   }
 
   /** Deletes every session of this store's prefix, and nothing else. */
   clear(): Promise<void>
-  clear(callback: Callback): void
+  // biome-ignore lint/suspicious/noExplicitAny: see the note above
+  clear(callback: (err?: any) => void): void
   clear(...rest: unknown[]): Promise<void> | undefined {
-    return settle(this.#clear(), lastCallback(rest))
+    return settle(
+      attempt(() => {
+        const enumeration = this.#enumerate('clear')
+        this.#touchPolicy.clear()
+        return enumeration.clear()
+      }),
+      lastCallback(rest),
+    )
   }
 
   /**
-   * Releases what the store created (connections it opened, timers). A client the caller
-   * passed in stays open unless the backend's options say otherwise. Later operations reject
-   * with an `ECLOSED` SessionStoreError. Calling it twice is fine.
+   * Releases what the store created (connections it opened, timers), within `timeout`. It
+   * always resolves; what could not be released cleanly in time is reported on `error`. A
+   * client the caller passed in stays open unless the backend's options say otherwise. Later
+   * operations reject with an `ECLOSED` SessionStoreError. Calling it twice is fine.
    */
   close(): Promise<void>
-  close(callback: Callback): void
+  // biome-ignore lint/suspicious/noExplicitAny: see the note above
+  close(callback: (err?: any) => void): void
   close(...rest: unknown[]): Promise<void> | undefined {
     return settle(this.#close(), lastCallback(rest))
   }
 
   // ---------------------------------------------------------------------------------------
   // express-session's Store.prototype, so a store goes straight into `session({ store })`.
-  // Session and Cookie are express-session's own classes; @session-store/express supplies
-  // them (core imports no framework).
 
   /** express-session: destroy the old session, then let the middleware generate a new one. */
-  regenerate(req: ExpressRequestLike, callback: (err?: Error | null) => void): void {
-    this.destroy(req.sessionID, (err) => {
-      req.sessionStore.generate?.(req)
-      callback(err)
-    })
+  // biome-ignore lint/suspicious/noExplicitAny: see the note above
+  regenerate(req: ExpressRequest, callback: (err?: any) => any): void {
+    regenerateExpressSession(req, (sid, done) => this.destroy(sid, done), callback)
   }
 
-  /** express-session: load a session by sid as a live Session object. */
-  load(sid: string, callback: (err: Error | null, session?: unknown) => void): void {
-    this.get(sid, (err, session) => {
+  /** express-session: load a session by sid as a live Session object (`req.session.reload()`). */
+  // biome-ignore lint/suspicious/noExplicitAny: see the note above
+  load(sid: string, callback: (err: any, session?: any) => any): void {
+    this.get(sid, (err: Error | null, session?: S | null) => {
       if (err) return callback(err)
       if (!session) return callback(null)
-      // This runs on its own tick: a throw here (express-session support not loaded) would
-      // crash the process instead of reaching the caller.
+      // This runs on a tick of its own: a throw here would crash the process instead of
+      // reaching the caller.
       let live: unknown
       try {
-        live = this.createSession({ sessionID: sid, sessionStore: this }, session)
+        live = this.createSession({ sessionID: sid, sessionStore: this } as ExpressRequest, session)
       } catch (cause) {
         return callback(cause instanceof Error ? cause : new Error(String(cause)))
       }
@@ -374,11 +446,8 @@ export abstract class BaseStore<S extends SessionData = SessionData>
   }
 
   /** express-session: turn loaded data into its Session, with `cookie.expires` as a Date. */
-  createSession(req: ExpressRequestLike, session: S): unknown {
-    if (expressSessionFactory === undefined) {
-      throw this.error('EOPTIONS', "express-session support is not loaded: import '@session-store/express'")
-    }
-    return expressSessionFactory(req, session)
+  createSession(req: ExpressRequest, session: S): ExpressSession {
+    return createExpressSession(req, session as SessionData) as ExpressSession
   }
 
   // ---------------------------------------------------------------------------------------
@@ -392,7 +461,11 @@ export abstract class BaseStore<S extends SessionData = SessionData>
     )
   }
 
-  /** Report reachability. Emits `connect`/`disconnect` on changes only, never twice in a row. */
+  /**
+   * Report reachability, from a connection-level fact (the client lost or regained its
+   * connection, a connection was refused or reset). Emits `connect`/`disconnect` on changes
+   * only. A statement that is merely slow is no such fact: it times out and nothing else.
+   */
   protected setConnected(connected: boolean, reason?: Error): void {
     if (connected === this.#connected) return
     this.#connected = connected
@@ -406,111 +479,102 @@ export abstract class BaseStore<S extends SessionData = SessionData>
     }
   }
 
-  /** Forward a client error to `error` listeners; with none, drop it rather than crash. */
   /**
    * Runs a backend operation of the store's own (beyond the contract: MySQLStore's `prune`)
-   * as the contract's are run: bounded by `timeout`, its failures typed, and `timedOut` told.
+   * as the contract's are run: under the deadline, its failures typed, `timedOut` told.
    */
-  protected withDeadline<T>(operation: string, work: () => Promise<T>): Promise<T> {
-    return this.#guard(operation, work)
+  protected withDeadline<T>(operation: string, work: (op: Operation) => Promise<T>): Promise<T> {
+    return this.#run(operation, undefined, work)
   }
 
+  /** Forward a client error to `error` listeners; with none, drop it rather than crash. */
   protected reportError(err: Error): void {
     if (this.listenerCount('error') > 0) this.emit('error', err)
   }
 
-  // ---------------------------------------------------------------------------------------
-  // The machinery.
+  /**
+   * Writes an encoded value as it is, for tools that must plant bytes a foreign writer could
+   * have left (the conformance suite's corrupt values). Reached through `writeRawValue`.
+   */
+  [RAW_WRITE](sid: string, text: string, ttlMs: number): Promise<void> {
+    const key = this.#key(sid, 'set')
+    return this.#run('set', key, (op) => this.write(key, text, ttlMs, op))
+  }
 
-  // The hot paths are plain functions returning the guard's promise (each async layer costs a
-  // promise and a microtask per operation); they may throw at once, which `attempt` turns into
-  // a rejection.
+  // ---------------------------------------------------------------------------------------
+  // The machinery. The hot paths are plain functions returning the run's promise (each async
+  // layer costs a promise and a microtask per operation); they may throw at once, which
+  // `attempt` turns into a rejection.
 
   #get(sid: string): Promise<S | null> {
     const key = this.#key(sid, 'get')
-    return this.#guard('get', () => this.read(key), key).then((text) =>
-      text === null ? null : this.#decode(text, sid),
+    return this.#run('get', key, (op) => this.read(key, op)).then((text) =>
+      text === null ? null : this.#decode(text, sid, key),
     )
   }
 
-  #set(sid: string, session: S, explicitTtl: TtlArgument | undefined): Promise<void> {
+  #set(sid: string, session: S | SessionData, explicitTtl: TtlArgument | undefined): Promise<void> {
     const key = this.#key(sid, 'set')
     if (session === null || typeof session !== 'object' || Array.isArray(session)) {
       throw new TypeError(`[${this.packageName}] [${this.backend}] set: session must be an object`)
     }
-    const ttlMs = this.#ttlMs(session, explicitTtl)
+    const ttlMs = this.#ttlMs(session as S, explicitTtl)
     if (ttlMs <= 0) return this.#destroy(sid)
-    const value = this.#encode(session)
-    const written = this.#guard('set', () => this.write(key, value, ttlMs), key)
-    return this.#touchAfterMs === 0 ? written : written.then(() => this.#rememberWrite(sid))
+    const value = this.#encode(session, key)
+    const written = this.#run('set', key, (op) => this.write(key, value, ttlMs, op))
+    return this.#touchPolicy.tracksWrites ? written.then(() => this.#touchPolicy.wrote(sid)) : written
   }
 
   #destroy(sid: string): Promise<void> {
     const key = this.#key(sid, 'destroy')
-    if (this.#touchAfterMs !== 0) this.#recentWrites.delete(sid)
-    return this.#guard('destroy', () => this.remove(key), key)
+    this.#touchPolicy.forget(sid)
+    return this.#run('destroy', key, (op) => this.remove(key, op))
   }
 
-  #touch(sid: string, session: S, explicitTtl: TtlArgument | undefined): Promise<void> {
+  #touch(sid: string, session: S | SessionData, explicitTtl: TtlArgument | undefined): Promise<void> {
     const key = this.#key(sid, 'touch')
-    if (this.#disableTouch || this.#touchedRecently(sid)) return this.#openOrThrow('touch')
-    const ttlMs = this.#ttlMs(session ?? {}, explicitTtl)
+    if (this.#touchPolicy.skips(sid)) return this.#openOrThrow('touch')
+    const ttlMs = this.#ttlMs((session ?? {}) as S, explicitTtl)
     if (ttlMs <= 0) return this.#destroy(sid)
-    const touched = this.#guard('touch', () => this.expire(key, ttlMs), key)
-    return this.#touchAfterMs === 0 ? touched : touched.then(() => this.#rememberWrite(sid))
+    const touched = this.#run('touch', key, (op) => this.expire(key, ttlMs, op))
+    return this.#touchPolicy.tracksWrites ? touched.then(() => this.#touchPolicy.wrote(sid)) : touched
   }
 
-  async #all(): Promise<S[]> {
-    const scan = this.#requireScan('all')
-    const sessions: S[] = []
-    const start = this.keyPrefix.length
-    const collect = (key: string, text: string | null) => {
-      const session = text === null ? null : this.#decode(text, key.slice(start))
-      if (session !== null) sessions.push(session)
+  #enumerate(operation: string): Enumeration<S> {
+    const scan = this.scan
+    if (scan === undefined) {
+      throw this.error('EOPTIONS', `${operation}: this backend cannot enumerate sessions`, operation)
     }
-    if (this.scanEntries) {
-      for await (const entries of this.#guardIterable('all', () => this.scanEntries!())) {
-        for (const [key, text] of entries) collect(key, text)
-      }
-      return sessions
-    }
-    for await (const keys of this.#guardIterable('all', scan)) {
-      for (let i = 0; i < keys.length; i += ENUMERATION_BATCH) {
-        const batch = keys.slice(i, i + ENUMERATION_BATCH)
-        const texts = await this.#guard('all', () =>
-          this.readMany ? this.readMany(batch) : Promise.all(batch.map((key) => this.read(key))),
-        )
-        for (const [index, key] of batch.entries()) collect(key, texts[index] ?? null)
-      }
-    }
-    return sessions
-  }
-
-  async #length(): Promise<number> {
-    const scan = this.#requireScan('length')
-    if (this.count) return this.#guard('length', () => this.count!())
-    let total = 0
-    for await (const keys of this.#guardIterable('length', scan)) total += keys.length
-    return total
-  }
-
-  async #clear(): Promise<void> {
-    const scan = this.#requireScan('clear')
-    this.#recentWrites.clear()
-    for await (const keys of this.#guardIterable('clear', scan)) {
-      if (keys.length === 0) continue
-      await this.#guard('clear', () =>
-        this.removeMany ? this.removeMany(keys) : Promise.all(keys.map((key) => this.remove(key))).then(noop),
-      )
-    }
+    this.#enumeration ??= new Enumeration<S>({
+      hooks: {
+        scan: (op) => scan.call(this, op),
+        scanEntries: this.scanEntries && ((op) => this.scanEntries!(op)),
+        readMany: this.readMany && ((keys, op) => this.readMany!(keys, op)),
+        read: (key, op) => this.read(key, op),
+        count: this.count && ((op) => this.count!(op)),
+        removeMany: this.removeMany && ((keys, op) => this.removeMany!(keys, op)),
+        remove: (key, op) => this.remove(key, op),
+      },
+      run: (name, work) => this.#run(name, undefined, work),
+      sidOf: (key) => this.sidOf(key),
+      decode: (text, sid, key) => this.#decode(text, sid, key),
+    })
+    return this.#enumeration
   }
 
   async #close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
     clearTimeout(this.#healthCheck)
-    this.#recentWrites.clear()
-    await this.shutdown?.()
+    this.#touchPolicy.clear()
+    const shutdown = this.shutdown
+    if (shutdown === undefined) return
+    // Run like any operation (typed errors, the deadline), though the store is closed already.
+    // close() itself always resolves: what could not be released cleanly in time is reported on
+    // `error`, and the store is closed either way.
+    await this.#run('close', undefined, (op) => shutdown.call(this, op), true).catch((err: Error) =>
+      this.reportError(err),
+    )
   }
 
   /** Checks the sid before any I/O (clause C11) and turns it into the backend key. */
@@ -524,7 +588,7 @@ export abstract class BaseStore<S extends SessionData = SessionData>
         `[${this.packageName}] [${this.backend}] ${operation}: sid must be a non-empty, well-formed string, got ${got}`,
       )
     }
-    return this.keyPrefix + sid
+    return this.keyOf(sid)
   }
 
   #ttlMs(session: S, explicit: TtlArgument | undefined): number {
@@ -546,10 +610,12 @@ export abstract class BaseStore<S extends SessionData = SessionData>
     }
   }
 
-  #encode(session: S): string {
+  #encode(session: object, key: string): string {
     let text: string
     try {
-      text = this.#serializer.stringify(session)
+      text = this.#keyBound
+        ? (this.#serializer as KeyBoundSerializer).stringify(session, { key })
+        : this.#serializer.stringify(session)
     } catch (cause) {
       throw this.error('EENCODE', `set: the session cannot be encoded: ${describeError(cause)}`, 'set', cause)
     }
@@ -568,9 +634,11 @@ export abstract class BaseStore<S extends SessionData = SessionData>
     return text
   }
 
-  #decode(text: string, sid: string): S | null {
+  #decode(text: string, sid: string, key: string): S | null {
     try {
-      const value = this.#serializer.parse(text)
+      const value = this.#keyBound
+        ? (this.#serializer as KeyBoundSerializer).parse(text, { key })
+        : this.#serializer.parse(text)
       if (value !== null && typeof value === 'object' && !Array.isArray(value)) return value as S
       throw new TypeError(`decoded to ${Array.isArray(value) ? 'an array' : typeof value}, not an object`)
     } catch (cause) {
@@ -590,11 +658,96 @@ export abstract class BaseStore<S extends SessionData = SessionData>
     }
   }
 
+  async #openOrThrow(operation: string): Promise<void> {
+    if (this.#closed) throw this.error('ECLOSED', `${operation}: the store is closed`, operation)
+  }
+
+  /**
+   * Runs one backend call under the store's deadline (none for an in-process backend), and
+   * turns whatever it throws into a SessionStoreError. The deadline is what keeps a request
+   * from hanging on a dead backend, whatever the client library does with its offline queue.
+   */
+  #run<T>(
+    name: string,
+    key: string | undefined,
+    work: (op: Operation) => Promise<T>,
+    evenIfClosed = false,
+  ): Promise<T> {
+    if (this.#closed && !evenIfClosed) {
+      return Promise.reject(this.error('ECLOSED', `${name}: the store is closed`, name))
+    }
+    if (this.#inProcess) {
+      try {
+        return work(UNBOUNDED).then(undefined, (cause: unknown) => {
+          throw this.#failure(name, cause)
+        })
+      } catch (cause) {
+        return Promise.reject(this.#failure(name, cause))
+      }
+    }
+    return new Promise<T>((resolve, reject) => {
+      const op = this.#deadlines.start(name, key, reject)
+      const fail = (cause: unknown) => {
+        if (this.#deadlines.settle(op)) reject(this.#failure(name, cause))
+      }
+      try {
+        work(op).then((value) => {
+          if (this.#deadlines.settle(op)) resolve(value)
+        }, fail)
+      } catch (cause) {
+        fail(cause)
+      }
+    })
+  }
+
+  /**
+   * What a failed backend call rejects with: a SessionStoreError as it is, anything else
+   * (including a driver's own TypeError) as EBACKEND with it as the cause. Only the store's own
+   * argument checks throw TypeErrors, and they throw before any backend call.
+   */
+  #failure(operation: string, cause: unknown): Error {
+    return cause instanceof SessionStoreError
+      ? cause
+      : this.error('EBACKEND', `${operation} failed: ${describeError(cause)}`, operation, cause)
+  }
+
+  /**
+   * After operations timed out: tell the backend, then ask it (once, whatever the number of
+   * timeouts) whether it still answers. Only a failed ping means an outage.
+   */
+  #afterTimeouts(expired: Operation[]): void {
+    if (this.timedOut !== undefined) {
+      for (const op of expired) {
+        try {
+          this.timedOut(op)
+        } catch (err) {
+          this.reportError(err instanceof Error ? err : new Error(String(err)))
+        }
+      }
+    }
+    const ping = this.ping
+    if (ping === undefined || this.#probing || !this.#connected || this.#closed) return
+    this.#probing = true
+    this.#run('ping', undefined, (op) => ping.call(this, op)).then(
+      () => {
+        this.#probing = false
+      },
+      (err: Error) => {
+        this.#probing = false
+        this.setConnected(
+          false,
+          this.error('EBACKEND', `the backend does not answer: ${err.message}`, 'ping', err),
+        )
+      },
+    )
+  }
+
   /** One ping a second while disconnected, each bounded by the timeout, never two at once. */
   #scheduleHealthCheck(): void {
-    if (!this.ping || this.#healthCheck !== undefined || this.#closed || this.#connected) return
+    const ping = this.ping
+    if (!ping || this.#healthCheck !== undefined || this.#closed || this.#connected) return
     this.#healthCheck = setTimeout(() => {
-      this.#guard('ping', () => this.ping!()).then(
+      this.#run('ping', undefined, (op) => ping.call(this, op)).then(
         () => {
           this.#healthCheck = undefined
           this.setConnected(true)
@@ -607,227 +760,14 @@ export abstract class BaseStore<S extends SessionData = SessionData>
     }, HEALTH_CHECK_INTERVAL_MS)
     this.#healthCheck.unref()
   }
-
-  #touchedRecently(sid: string): boolean {
-    if (this.#touchAfterMs === 0) return false
-    const at = this.#recentWrites.get(sid)
-    return at !== undefined && Date.now() - at < this.#touchAfterMs
-  }
-
-  #rememberWrite(sid: string): void {
-    if (this.#touchAfterMs === 0) return
-    const writes = this.#recentWrites
-    writes.delete(sid) // re-insert so the map stays ordered oldest first
-    writes.set(sid, Date.now())
-    if (writes.size > RECENT_WRITES_LIMIT) {
-      // Forget the oldest entries; at worst a session is touched once more than needed.
-      for (const oldest of writes.keys()) {
-        writes.delete(oldest)
-        if (writes.size <= RECENT_WRITES_LIMIT / 2) break
-      }
-    }
-  }
-
-  #requireScan(operation: string): () => AsyncIterable<string[]> {
-    if (!this.scan) {
-      throw this.error('EOPTIONS', `${operation}: this backend cannot enumerate sessions`, operation)
-    }
-    return () => this.scan!()
-  }
-
-  async #openOrThrow(operation: string): Promise<void> {
-    if (this.#closed) throw this.error('ECLOSED', `${operation}: the store is closed`, operation)
-  }
-
-  /**
-   * Runs one backend call under the store's deadline (none for an in-process backend), and
-   * turns whatever it throws into a SessionStoreError. The deadline is what keeps a request
-   * from hanging on a dead backend, whatever the client library does with its offline queue.
-   */
-  #guard<T>(operation: string, work: () => Promise<T>, key?: string): Promise<T> {
-    if (this.#closed)
-      return Promise.reject(this.error('ECLOSED', `${operation}: the store is closed`, operation))
-    if (this.#inProcess) return this.#unguarded(operation, work)
-    return new Promise<T>((resolve, reject) => {
-      const pending: Pending = {
-        deadline: performance.now() + this.#timeout,
-        operation,
-        key,
-        reject,
-        settled: false,
-      }
-      this.#track(pending)
-      const fail = (cause: unknown) => {
-        if (pending.settled) return
-        this.#settle(pending)
-        reject(this.#failure(operation, cause))
-      }
-      try {
-        work().then((value) => {
-          if (pending.settled) return
-          this.#settle(pending)
-          resolve(value)
-        }, fail)
-      } catch (cause) {
-        fail(cause)
-      }
-    })
-  }
-
-  /** An in-process backend's call: its errors typed like any other, and no deadline. */
-  #unguarded<T>(operation: string, work: () => Promise<T>): Promise<T> {
-    try {
-      return work().then(undefined, (cause: unknown) => {
-        throw this.#failure(operation, cause)
-      })
-    } catch (cause) {
-      return Promise.reject(this.#failure(operation, cause))
-    }
-  }
-
-  /** What a failed backend call rejects with: a typed error, EBACKEND unless it is one already. */
-  #failure(operation: string, cause: unknown): Error {
-    return cause instanceof SessionStoreError || cause instanceof TypeError
-      ? cause
-      : this.error('EBACKEND', `${operation} failed: ${describeError(cause)}`, operation, cause)
-  }
-
-  // Deadlines. Every operation of a store has the same timeout, so deadlines come in the order
-  // operations start: one queue and one timer per store (armed at the oldest unsettled deadline)
-  // replace a timer per operation, which cost a tenth of the CPU of a fast backend. The timer
-  // keeps the process alive only while some operation is unsettled.
-
-  #track(pending: Pending): void {
-    this.#deadlines.push(pending)
-    if (this.#unsettled++ === 0) this.#deadlineTimer?.ref()
-    if (this.#deadlineTimer === undefined) this.#armDeadline(pending.deadline)
-  }
-
-  #settle(pending: Pending): void {
-    pending.settled = true
-    if (--this.#unsettled === 0) {
-      this.#deadlineTimer?.unref()
-      // Everything settled: forget it all at once (the common case at low concurrency).
-      this.#deadlines.length = 0
-      this.#head = 0
-      return
-    }
-    // Operations mostly settle in the order they started: drop settled ones from the front, so
-    // the queue holds little more than what is in flight.
-    const queue = this.#deadlines
-    while (queue[this.#head]?.settled) this.#head++
-    if (this.#head > 1024 && this.#head * 2 > queue.length) {
-      queue.splice(0, this.#head)
-      this.#head = 0
-    }
-  }
-
-  #armDeadline(deadline: number): void {
-    this.#deadlineTimer = setTimeout(this.#expireDeadlines, Math.max(1, deadline - performance.now()))
-    if (this.#unsettled === 0) this.#deadlineTimer.unref()
-  }
-
-  readonly #expireDeadlines = (): void => {
-    this.#deadlineTimer = undefined
-    const queue = this.#deadlines
-    // Deadlines are on the monotonic clock, as Node's timers are: a wall clock stepped back (NTP,
-    // a resumed VM) must not stretch them. Node's timers count whole milliseconds from the
-    // loop's cached time, so one may fire a millisecond before the exact deadline; that counts
-    // as on time, or a backend's own timer of the same length could settle the caller first.
-    const now = performance.now() + 2
-    const expired: Pending[] = []
-    for (let pending = queue[this.#head]; pending !== undefined; pending = queue[this.#head]) {
-      if (!pending.settled) {
-        if (pending.deadline > now) {
-          this.#armDeadline(pending.deadline)
-          break
-        }
-        pending.reject(
-          this.error(
-            'ETIMEOUT',
-            `${pending.operation} timed out after ${this.#timeout} ms`,
-            pending.operation,
-          ),
-        )
-        this.#settle(pending)
-        expired.push(pending)
-      }
-      if (queue[this.#head] === pending) this.#head++
-    }
-    // The backend hears of the timeouts only once the queue is consistent and the timer armed
-    // again: its hook may emit events whose listeners start operations, or throw.
-    if (this.timedOut === undefined) return
-    for (const pending of expired) {
-      try {
-        this.timedOut(pending.operation, pending.key)
-      } catch (err) {
-        this.reportError(err instanceof Error ? err : new Error(String(err)))
-      }
-    }
-  }
-
-  /** Each step of an enumeration under the deadline. */
-  async *#guardIterable<T>(operation: string, source: () => AsyncIterable<T>): AsyncIterable<T> {
-    const iterator = await this.#guard(operation, async () => source()[Symbol.asyncIterator]())
-    let finished = false
-    let stalled = false
-    try {
-      while (true) {
-        const step = await this.#guard(operation, () => iterator.next()).catch((err: unknown) => {
-          stalled = true
-          throw err
-        })
-        if (step.done) {
-          finished = true
-          return
-        }
-        yield step.value
-      }
-    } finally {
-      if (!finished) {
-        // Release the backend cursor when the consumer stops early or a step failed. After a
-        // failed step, an async generator's return() queues behind the step that is still
-        // pending, so it is not awaited then: the caller is not held past the deadline.
-        const released = Promise.resolve()
-          .then(() => iterator.return?.())
-          .catch(noop)
-        if (!stalled) await released
-      }
-    }
-  }
 }
 
-/** An operation under its deadline. */
-interface Pending {
-  deadline: number
-  operation: string
-  /** The backend key of a one-session operation, for `timedOut`. */
-  key: string | undefined
-  reject: (err: Error) => void
-  settled: boolean
+Object.defineProperty(BaseStore.prototype, STORE_BRAND, { value: true })
+
+/** Whether a value is one of our stores, from any copy of this package. */
+export function isSessionStore(value: unknown): value is BaseStore<object> {
+  return isBranded(value)
 }
-
-/** What express-session's Store methods read from a request. */
-export interface ExpressRequestLike {
-  sessionID: string
-  sessionStore: object & { generate?: (req: ExpressRequestLike) => void }
-  [key: string]: unknown
-}
-
-/** Builds express-session's Session (with its Cookie) from loaded data. */
-export type ExpressSessionFactory = (req: ExpressRequestLike, session: SessionData) => unknown
-
-let expressSessionFactory: ExpressSessionFactory | undefined
-
-/**
- * Installs the express-session half of `createSession`. Called by `@session-store/express`
- * when it loads; core itself imports no framework.
- */
-export function registerExpressSessionFactory(factory: ExpressSessionFactory): void {
-  expressSessionFactory = factory
-}
-
-function noop(): void {}
 
 /** The work's promise, with a synchronous throw (a bad sid, a session that cannot be encoded) as a rejection. */
 function attempt<T>(work: () => Promise<T>): Promise<T> {

@@ -1,19 +1,16 @@
-export {
-  BaseStore,
-  type BaseStoreOptions,
-  type ExpressRequestLike,
-  type ExpressSessionFactory,
-  registerExpressSessionFactory,
-  type StoreEvents,
-  type StoreIdentity,
-} from './base-store.js'
+// What apps and backend authors use. Internals that our own packages share live in ./internal.
+export { BaseStore, type BaseStoreOptions, isSessionStore, type StoreEvents } from './base-store.js'
 export { type EncryptionOptions, encryptedSerializer, jsonSerializer } from './codec.js'
-export { describeError, SessionStoreError, type SessionStoreErrorCode } from './errors.js'
+export type { Operation } from './deadline.js'
+export { SessionStoreError, type SessionStoreErrorCode } from './errors.js'
+export type { ExpressSessionData } from './express-session.js'
 export { MemoryStore, type MemoryStoreOptions } from './memory-store.js'
-export { DEFAULT_TTL_SECONDS, resolveTtlMs, type TtlOption } from './ttl.js'
+export type { TtlOption } from './ttl.js'
 export type {
   Callback,
+  KeyBoundSerializer,
   Serializer,
+  SerializerContext,
   SessionCookie,
   SessionData,
   SessionStore,

@@ -1,8 +1,9 @@
 import { BaseStore, type BaseStoreOptions } from './base-store.js'
-import type { SessionData } from './types.js'
+import type { ExpressSessionData } from './express-session.js'
+import type { Uninferred } from './types.js'
 
 /** Options of {@link MemoryStore}, besides everything {@link BaseStoreOptions} offers. */
-export interface MemoryStoreOptions<S extends SessionData = SessionData> extends BaseStoreOptions<S> {
+export interface MemoryStoreOptions<S extends object = ExpressSessionData> extends BaseStoreOptions<S> {
   /**
    * The most sessions kept; past it, the least recently used one is evicted. Bounds memory,
    * which express-session's own MemoryStore does not.
@@ -31,21 +32,20 @@ const SCAN_BATCH = 1000
  * mutating a session object never changes what is stored. Several app instances in one
  * process can share it; across processes, use a backend.
  */
-export class MemoryStore<S extends SessionData = SessionData> extends BaseStore<S> {
+export class MemoryStore<S extends object = ExpressSessionData> extends BaseStore<S> {
   // A Map keeps insertion order; moving an entry to the end on use makes the first entry
   // the least recently used one.
   readonly #entries = new Map<string, Entry>()
   readonly #max: number
   readonly #sweeper: NodeJS.Timeout | undefined
 
-  constructor(options: MemoryStoreOptions<S> = {}) {
+  constructor(options: MemoryStoreOptions<Uninferred<S>> = {}) {
     super(
       {
         packageName: '@session-store/core',
         backend: 'memory',
         capabilities: { ttlGranularityMs: 1, maxValueBytes: Number.POSITIVE_INFINITY },
-        // The Map is this store's alone, so it is keyed by sid: no prefix to add per operation.
-        prefixedKeys: false,
+        options: ['max', 'sweepInterval'],
         // A Map operation cannot hang: no deadline to keep.
         inProcess: true,
       },
@@ -63,6 +63,18 @@ export class MemoryStore<S extends SessionData = SessionData> extends BaseStore<
       this.#sweeper = setInterval(() => this.#sweep(), sweepInterval)
       this.#sweeper.unref()
     }
+  }
+
+  /**
+   * The Map is this store's alone, so it is keyed by sid: building `prefix + sid` per operation
+   * gives V8 a fresh string to hash, which cost as much as the Map lookup (bench/RESULTS.md).
+   */
+  protected override keyOf(sid: string): string {
+    return sid
+  }
+
+  protected override sidOf(key: string): string {
+    return key
   }
 
   protected async read(key: string): Promise<string | null> {

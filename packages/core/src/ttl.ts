@@ -4,7 +4,7 @@ import type { SessionCookie, SessionData, TtlArgument } from './types.js'
 export const DEFAULT_TTL_SECONDS = 86_400
 
 /** A store's `ttl` option: seconds, or a function of the session returning seconds. */
-export type TtlOption<S extends SessionData = SessionData> = number | ((session: S) => number)
+export type TtlOption<S extends object = SessionData> = number | ((session: S) => number)
 
 /**
  * The time to live of a write, in ms, by the contract's rules (clauses C5 and C6):
@@ -17,7 +17,7 @@ export type TtlOption<S extends SessionData = SessionData> = number | ((session:
  * A result <= 0 means the session has already expired: the caller deletes instead of writing.
  * A browser-session cookie (no expiry) falls through to the default: nothing is kept forever.
  */
-export function resolveTtlMs<S extends SessionData>(
+export function resolveTtlMs<S extends object>(
   session: S,
   explicit: TtlArgument | undefined,
   ttlOption: TtlOption<S>,
@@ -25,7 +25,7 @@ export function resolveTtlMs<S extends SessionData>(
 ): number {
   if (typeof ttlOption === 'function') return secondsToMs(ttlOption(session))
   if (typeof explicit === 'number') return explicit
-  const fromCookie = cookieTtlMs(session.cookie, now)
+  const fromCookie = cookieTtlMs((session as SessionData).cookie, now)
   if (fromCookie !== undefined) return fromCookie
   return secondsToMs(ttlOption)
 }

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { BaseStore, MemoryStore, SessionStoreError } from '@session-store/core'
+import { BaseStore, MemoryStore, type Operation, SessionStoreError } from '@session-store/core'
 import { describe, expect, it } from 'vitest'
 
 /** A BaseStore over a Map that records every backend call and can be made to hang. */
@@ -14,6 +14,7 @@ class RecordingStore extends BaseStore {
         packageName: '@session-store/test',
         backend: 'recording',
         capabilities: { ttlGranularityMs: 1, maxValueBytes: 64 },
+        options: [],
       },
       options,
     )
@@ -22,10 +23,10 @@ class RecordingStore extends BaseStore {
     this.calls.push(name)
     return this.hang ? new Promise<T>(() => {}) : Promise.resolve(result())
   }
-  protected read(key: string) {
+  protected read(key: string, _op?: Operation): Promise<string | null> {
     return this.#call('read', () => this.data.get(key) ?? null)
   }
-  protected write(key: string, value: string, ttlMs: number) {
+  protected write(key: string, value: string, ttlMs: number): Promise<void> {
     return this.#call(`write ${ttlMs}`, () => void this.data.set(key, value))
   }
   protected remove(key: string) {
@@ -35,15 +36,15 @@ class RecordingStore extends BaseStore {
     return this.#call(`expire ${ttlMs}`, () => undefined)
   }
   planted(key: string, value: string) {
-    this.data.set(this.keyPrefix + key, value)
+    this.data.set(this.prefix + key, value)
   }
 }
 
 /** A RecordingStore whose backend hook for timeouts throws, as a faulty backend or listener might. */
 class ThrowsOnTimeout extends RecordingStore {
   readonly timedOutKeys: (string | undefined)[] = []
-  protected override timedOut(_operation: string, key: string | undefined): void {
-    this.timedOutKeys.push(key)
+  protected override timedOut(op: Operation): void {
+    this.timedOutKeys.push(op.key)
     throw new Error('the timeout hook failed')
   }
 }
@@ -223,7 +224,7 @@ describe('BaseStore', () => {
       class LaterStore extends BaseStore {
         data = new Map()
         constructor() {
-          super({ packageName: 'test', backend: 'later', capabilities: { ttlGranularityMs: 1, maxValueBytes: 1e6 } }, { timeout: 30000 })
+          super({ packageName: 'test', backend: 'later', capabilities: { ttlGranularityMs: 1, maxValueBytes: 1e6 }, options: [] }, { timeout: 30000 })
         }
         read(key) { return later(this.data.get(key) ?? null) }
         write(key, value) { this.data.set(key, value); return later() }
@@ -244,15 +245,98 @@ describe('BaseStore', () => {
     expect(out.trim()).toBe('done')
   })
 
-  it("hands load()'s caller an error, not the process, when express-session support is missing", async () => {
-    // @session-store/express is not imported in this file, so createSession throws EOPTIONS.
+  it("rebuilds express-session's Session in load(), with nothing else imported", async () => {
+    // Nothing from @session-store/express is imported here: core loads express-session itself.
     const store = new MemoryStore()
-    await store.set('a', { n: 1 })
-    const err = await new Promise<unknown>((resolve) => store.load('a', (error) => resolve(error)))
-    expect(err).toMatchObject({
-      code: 'EOPTIONS',
-      message: expect.stringContaining('@session-store/express'),
-    })
+    const expires = new Date(Date.now() + 60_000)
+    await store.set('a', { n: 1, cookie: { originalMaxAge: 60_000, expires, path: '/' } })
+    const live = await new Promise<unknown>((resolve, reject) =>
+      store.load('a', (error, session) => (error ? reject(error) : resolve(session))),
+    )
+    expect(live).toMatchObject({ n: 1, id: 'a' })
+    expect((live as { cookie: { expires: unknown } }).cookie.expires).toEqual(expires)
+    expect(typeof (live as { save?: unknown }).save).toBe('function')
+  })
+
+  it("refuses unknown options, naming what to write instead for another store's spelling", () => {
+    expect(() => new RecordingStore({ disableTTL: true } as never)).toThrowError(
+      /unknown option 'disableTTL' \(use disableTtl\)/,
+    )
+    expect(() => new RecordingStore({ ttl: 60, mongoUrl: 'mongodb://x' } as never)).toThrowError(
+      expect.objectContaining({ code: 'EOPTIONS', message: expect.stringContaining('first argument') }),
+    )
+    expect(() => new MemoryStore({ sweepinterval: 5 } as never)).toThrowError(
+      /unknown option 'sweepinterval'/,
+    )
+    expect(() => new RecordingStore({ disableTouch: 'yes' } as never)).toThrowError(
+      /disableTouch must be a boolean/,
+    )
+  })
+
+  it("types what a backend call throws, a driver's own TypeError too, as EBACKEND with its cause", async () => {
+    class Throwing extends RecordingStore {
+      protected override read(): Promise<string | null> {
+        throw new TypeError('Bind parameters must not contain undefined')
+      }
+      protected override write(): Promise<void> {
+        return Promise.reject(new TypeError('rejected by the driver'))
+      }
+    }
+    const store = new Throwing()
+    for (const outcome of [store.get('a'), store.set('a', {})]) {
+      const err = await outcome.catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(SessionStoreError)
+      expect(err).toMatchObject({ code: 'EBACKEND', backend: 'recording', cause: expect.any(TypeError) })
+    }
+  })
+
+  it('hands each backend call the time left before its deadline, and aborts its signal at the deadline', async () => {
+    const seen: Operation[] = []
+    class Watching extends RecordingStore {
+      protected override read(_key: string, op?: Operation): Promise<string | null> {
+        if (op) seen.push(op)
+        return new Promise(() => {})
+      }
+    }
+    const store = new Watching({ timeout: 300 })
+    const pending = store.get('a').catch((e: unknown) => e)
+    const [op] = seen
+    expect(op?.name).toBe('get')
+    expect(op?.key).toBe('sess:a')
+    expect(op?.remaining()).toBeGreaterThan(200)
+    expect(op?.remaining()).toBeLessThanOrEqual(300)
+    const signal = op!.signal
+    expect(signal.aborted).toBe(false)
+    expect(await pending).toMatchObject({ code: 'ETIMEOUT' })
+    expect(signal.aborted).toBe(true)
+    expect(op?.expired).toBe(true)
+  })
+
+  it('after a timeout, asks the backend once; only a failed ping emits disconnect', async () => {
+    class Slow extends RecordingStore {
+      pings = 0
+      pingAnswers = true
+      protected override read(): Promise<string | null> {
+        return new Promise(() => {}) // one slow statement
+      }
+      protected override async ping(): Promise<void> {
+        this.pings++
+        if (!this.pingAnswers) await new Promise(() => {})
+      }
+    }
+    const store = new Slow({ timeout: 80 })
+    const events: string[] = []
+    store.on('disconnect', () => events.push('disconnect'))
+    await Promise.allSettled([store.get('a'), store.get('b'), store.get('c')])
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    expect(store.pings).toBe(1)
+    expect(events).toEqual([])
+    expect(store.connected).toBe(true)
+    store.pingAnswers = false
+    await store.get('d').catch(() => {})
+    await new Promise((resolve) => setTimeout(resolve, 250))
+    expect(events).toEqual(['disconnect'])
+    await store.close()
   })
 
   it('skips touches with disableTouch, and within touchAfter of the last write', async () => {

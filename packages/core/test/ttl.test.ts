@@ -1,4 +1,4 @@
-import { DEFAULT_TTL_SECONDS, resolveTtlMs } from '@session-store/core'
+import { DEFAULT_TTL_SECONDS, resolveTtlMs } from '@session-store/core/internal'
 import { describe, expect, it } from 'vitest'
 
 const now = 1_700_000_000_000
