@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import { EventEmitter, once } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { BaseStore, type SessionData, type SessionStore } from '@session-store/core'
+import { isSessionStore, type SessionData, type SessionStore } from '@session-store/core'
+import { writeRawValue } from '@session-store/core/internal'
 import type { Clause, ClauseContext } from './clause.js'
 
 /**
@@ -478,7 +479,7 @@ const C12: Clause = {
     if (store instanceof EventEmitter) store.on('corrupt', (err) => reported.push(err))
     await requireMissing(store, corrupt, 'a corrupt stored value')
     // Our stores report it on 'corrupt'; the contract does not name an event for anyone else's.
-    if (store instanceof BaseStore) {
+    if (isSessionStore(store)) {
       assert.equal(reported.length, 1, "a corrupt value must be reported on the store's 'corrupt' event")
     }
     await store.set(corrupt, { healed: true })
@@ -487,21 +488,14 @@ const C12: Clause = {
 }
 
 /**
- * For stores built on BaseStore: plant through the store's own backend writer, which takes an
+ * For our own stores: plant through the store's own backend writer, which takes an
  * already-encoded string, so the bytes land in the real backend exactly as a foreign writer
  * (or a truncated write) would have left them.
  */
 function plantThroughBackendWriter(store: SessionStore) {
-  const writer = (store as unknown as { write?: unknown }).write
-  const prefix = (store as unknown as { keyPrefix?: unknown }).keyPrefix
-  if (typeof writer !== 'function' || typeof prefix !== 'string') return undefined
+  if (!isSessionStore(store)) return undefined
   return async (target: SessionStore, sid: string) => {
-    await (writer as (key: string, value: string, ttlMs: number) => Promise<void>).call(
-      target,
-      prefix + sid,
-      '{"truncated": "sess',
-      60_000,
-    )
+    await writeRawValue(target, sid, '{"truncated": "sess', 60_000)
   }
 }
 

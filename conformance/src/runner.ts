@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
 import {
-  BaseStore,
+  isSessionStore,
   type SessionData,
   type SessionStore,
   type StoreCapabilities,
@@ -135,7 +135,7 @@ export async function detectDialect(store: unknown): Promise<StoreDialect> {
       '[@session-store/conformance] the factory must return a store with get, set and destroy',
     )
   }
-  if (store instanceof BaseStore) return 'contract'
+  if (isSessionStore(store)) return 'contract'
   const sid = `conf-probe-${randomUUID()}`
   let calledBack = false
   let returned: unknown

@@ -1,4 +1,5 @@
 import { MemoryStore, type SessionData, type SessionStore, type TtlArgument } from '@session-store/core'
+import { writeRawValue } from '@session-store/core/internal'
 import type { ClauseId, ConformanceTarget } from '../src/clause.js'
 
 /**
@@ -8,8 +9,8 @@ import type { ClauseId, ConformanceTarget } from '../src/clause.js'
 
 /** A contract store delegating to a MemoryStore; each fixture overrides what it breaks. */
 class Delegating implements SessionStore {
-  readonly inner: MemoryStore
-  constructor(inner: MemoryStore) {
+  readonly inner: MemoryStore<SessionData>
+  constructor(inner: MemoryStore<SessionData>) {
     this.inner = inner
   }
   get capabilities() {
@@ -115,9 +116,8 @@ class PlainObjectStore implements SessionStore {
 class CrashesOnCorrupt extends Delegating {
   override async get(sid: string) {
     if ((await this.inner.get(sid)) !== null) return this.inner.get(sid)
-    const raw = await (this.inner as unknown as { read(key: string): Promise<string | null> }).read(
-      this.inner.keyPrefix + sid,
-    )
+    // MemoryStore keys its Map by sid.
+    const raw = await (this.inner as unknown as { read(key: string): Promise<string | null> }).read(sid)
     return raw === null ? null : (JSON.parse(raw) as SessionData)
   }
 }
@@ -155,15 +155,15 @@ function ttlFor(session: SessionData, ttlMs: TtlArgument | undefined): number {
 }
 
 /** Writes garbage straight into a MemoryStore behind a fixture, for C12. */
-function plantInto(inner: (store: SessionStore) => MemoryStore): ConformanceTarget['plantCorrupt'] {
+function plantInto(
+  inner: (store: SessionStore) => MemoryStore<SessionData>,
+): ConformanceTarget['plantCorrupt'] {
   return async (store, sid) => {
-    const memory = inner(store)
-    const writer = memory as unknown as { write(key: string, value: string, ttl: number): Promise<void> }
-    await writer.write(sid, '{"truncated', 60_000)
+    await writeRawValue(inner(store), sid, '{"truncated', 60_000)
   }
 }
 
-function delegatingTarget(make: (inner: MemoryStore) => Delegating): ConformanceTarget {
+function delegatingTarget(make: (inner: MemoryStore<SessionData>) => Delegating): ConformanceTarget {
   return {
     create: ({ prefix }) => make(new MemoryStore({ prefix })),
     plantCorrupt: plantInto((store) => (store as Delegating).inner),

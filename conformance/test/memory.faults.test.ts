@@ -4,18 +4,17 @@ import {
   faultScenarios,
   type RawValue,
 } from '@session-store/conformance/faults'
-import { type BaseStore, MemoryStore } from '@session-store/core'
+import { type BaseStore, MemoryStore, type SessionData } from '@session-store/core'
+import { writeRawValue } from '@session-store/core/internal'
 import { describe, it } from 'vitest'
 
 // MemoryStore has no server to stop or pause, so the outage and slow-backend scenarios are
 // skipped; everything else runs as for the backends.
 
 /** MemoryStore keeps what its backend writer is given; raw bytes arrive as a foreign writer's latin1 text. */
-async function plant(store: BaseStore, sid: string, value: RawValue): Promise<void> {
+async function plant(store: BaseStore<SessionData>, sid: string, value: RawValue): Promise<void> {
   const text = Buffer.isBuffer(value) ? value.toString('latin1') : String(value)
-  const writer = (store as unknown as { write(key: string, value: string, ttlMs: number): Promise<void> })
-    .write
-  await writer.call(store, store.keyPrefix + sid, text, 600_000)
+  await writeRawValue(store, sid, text, 600_000)
 }
 
 const target: FaultTarget = {

@@ -80,7 +80,7 @@ export const expressDialect: Dialect = {
         // Each instance wraps the store itself, as separate processes would. (Our own stores
         // come back unwrapped, so express-session's `store.generate` is set by both
         // instances; their options are the same, so either one's is right.)
-        store: toExpressStore(store) as unknown as expressSession.Store,
+        store: toExpressStore(store),
         secret: SECRET,
         resave: false,
         saveUninitialized: false,

@@ -1,5 +1,5 @@
 import { Agent, request } from 'node:http'
-import type { BaseStore } from '@session-store/core'
+import type { BaseStore, SessionData } from '@session-store/core'
 import { toExpressStore } from '@session-store/express'
 import express, { type ErrorRequestHandler, type Request, type Response } from 'express'
 import expressSession from 'express-session'
@@ -25,11 +25,11 @@ interface CounterSession {
  * loaded or saved), or no session at all (express-session skips the store while it is
  * disconnected).
  */
-export async function startCounterApp(store: BaseStore): Promise<Instance> {
+export async function startCounterApp(store: BaseStore<SessionData>): Promise<Instance> {
   const app = express()
   app.use(
     expressSession({
-      store: toExpressStore(store) as unknown as expressSession.Store,
+      store: toExpressStore(store),
       secret: 'faults-secret',
       resave: false,
       saveUninitialized: false,

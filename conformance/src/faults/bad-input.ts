@@ -361,7 +361,7 @@ export interface BadOptionsCase {
 }
 
 /**
- * The options every store takes from BaseStore, each with a bad value, for `make` to pass to
+ * The options every store takes from BaseStore<SessionData>, each with a bad value, for `make` to pass to
  * the store's constructor.
  */
 export function commonBadOptions(make: (options: Record<string, unknown>) => unknown): BadOptionsCase[] {
@@ -403,8 +403,8 @@ export async function badOptions(cases: BadOptionsCase[]): Promise<void> {
         wrong.push(`${what}: the message does not name the package and backend: ${err.message}`)
       }
     }
-    if (created && typeof (created as BaseStore).close === 'function') {
-      await (created as BaseStore).close().catch(() => {})
+    if (created && typeof (created as BaseStore<SessionData>).close === 'function') {
+      await (created as BaseStore<SessionData>).close().catch(() => {})
     }
   }
   if (wrong.length > 0) {

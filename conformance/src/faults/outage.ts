@@ -30,7 +30,7 @@ function requireServer(target: FaultTarget): ServerControl {
 }
 
 /** Records the store's connect/disconnect events in order. */
-function recordEvents(store: BaseStore): string[] {
+function recordEvents(store: BaseStore<SessionData>): string[] {
   const events: string[] = []
   store.on('connect', () => events.push('connect'))
   store.on('disconnect', () => events.push('disconnect'))
@@ -345,7 +345,7 @@ export interface PartialOutage {
    */
   title?: string
   /** Which of `sids` (of `store`) live on the part that `stop` takes down. */
-  affected(store: BaseStore, sids: string[]): Promise<Set<string>>
+  affected(store: BaseStore<SessionData>, sids: string[]): Promise<Set<string>>
   /** Takes that part down (e.g. kills one master). */
   stop(): Promise<void>
   /** Brings it back, and resolves once the whole backend serves again. */

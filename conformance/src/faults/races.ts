@@ -35,7 +35,7 @@ export async function touchRaces(target: FaultTarget): Promise<void> {
   )
 }
 
-async function destroyRace(store: BaseStore): Promise<void> {
+async function destroyRace(store: BaseStore<SessionData>): Promise<void> {
   const sids = Array.from({ length: ROUNDS }, (_, i) => `destroy-${i}`)
   await Promise.all(sids.map((sid, i) => store.set(sid, original(i))))
   const outcomes = await Promise.all(
@@ -68,7 +68,7 @@ async function destroyRace(store: BaseStore): Promise<void> {
   assert.deepEqual(revived, [], 'a touch racing a destroy brought sessions back')
 }
 
-async function expiryRace(store: BaseStore): Promise<void> {
+async function expiryRace(store: BaseStore<SessionData>): Promise<void> {
   const step = Math.max(1, store.capabilities.ttlGranularityMs)
   // Long enough that timers on a busy machine still land on both sides of the expiry.
   const ttl = Math.max(1000, 2 * step)

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { EventEmitter } from 'node:events'
-import type { BaseStore, SessionStoreErrorCode } from '@session-store/core'
+import type { BaseStore, SessionData, SessionStoreErrorCode } from '@session-store/core'
 import type { TcpProxy } from '../harness/proxy.js'
 
 /**
@@ -40,9 +40,12 @@ export interface FaultTarget {
    * Creates a store on the backend under test with this prefix and operation timeout. The
    * scenario closes it; a client the store does not close must be closed by `cleanup`.
    */
-  create(options: { prefix: string; timeout: number }): BaseStore | Promise<BaseStore>
+  create(options: {
+    prefix: string
+    timeout: number
+  }): BaseStore<SessionData> | Promise<BaseStore<SessionData>>
   /** Releases what `create` made besides the store (e.g. a client the store leaves open). */
-  cleanup?(store: BaseStore): void | Promise<void>
+  cleanup?(store: BaseStore<SessionData>): void | Promise<void>
   /**
    * The operation timeout of stores in the fault scenarios, in ms: every request during an
    * outage must be answered within it (plus a margin).
@@ -69,9 +72,9 @@ export interface FaultTarget {
    * Writes `value` under `sid` of `store`'s prefix straight into the backend, with the
    * backend's own client (not through the store), with a lifetime of at least a minute.
    */
-  plant(store: BaseStore, sid: string, value: RawValue): Promise<void>
+  plant(store: BaseStore<SessionData>, sid: string, value: RawValue): Promise<void>
   /** The emitters the store listens on (its client), for the leak check. */
-  clients?(store: BaseStore): EventEmitter[]
+  clients?(store: BaseStore<SessionData>): EventEmitter[]
 }
 
 /** One scenario, ready to be registered as one test. */
@@ -107,7 +110,7 @@ export function freshPrefix(target: FaultTarget, label: string): string {
 export async function withStore<T>(
   target: FaultTarget,
   label: string,
-  body: (store: BaseStore) => Promise<T>,
+  body: (store: BaseStore<SessionData>) => Promise<T>,
   timeout = target.timeout ?? DEFAULT_FAULT_TIMEOUT,
 ): Promise<T> {
   const store = await target.create({ prefix: freshPrefix(target, label), timeout })

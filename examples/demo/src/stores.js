@@ -2,9 +2,6 @@
 // Where the sessions live. Each backend is one line; it is imported only when chosen, so the
 // default demo needs no database and no backend package.
 import { MemoryStore } from '@session-store/core'
-// Gives every session-store store express-session's `createSession`, so it goes straight
-// into `session({ store })`.
-import '@session-store/express'
 
 /** @typedef {'memory' | 'redis' | 'memcached' | 'mongodb' | 'mysql'} StoreKind */
 

@@ -1,78 +1,42 @@
 import { EventEmitter } from 'node:events'
-import { createRequire } from 'node:module'
+import { type Callback, isSessionStore, type SessionData, type SessionStore } from '@session-store/core'
 import {
-  BaseStore,
-  type Callback,
-  type ExpressRequestLike,
-  registerExpressSessionFactory,
-  type SessionCookie,
-  type SessionData,
-  type SessionStore,
-} from '@session-store/core'
+  createExpressSession,
+  type ExpressRequest,
+  type ExpressSession,
+  regenerateExpressSession,
+} from '@session-store/core/internal'
 
-/** The parts of express-session this dialect uses: its Session and Cookie classes. */
-interface ExpressSessionModule {
-  Cookie: new (options?: object) => { expires: Date | null; originalMaxAge: number | null | undefined }
-  Session: new (req: ExpressRequestLike, data: SessionData) => unknown
-}
-
-let expressSessionModule: ExpressSessionModule | undefined
-
-/**
- * express-session is an optional peer: it is loaded the first time a session is rebuilt,
- * which only ever happens inside an app that uses it.
- */
-function loadExpressSession(): ExpressSessionModule {
-  expressSessionModule ??= createRequire(import.meta.url)('express-session') as ExpressSessionModule
-  return expressSessionModule
-}
-
-/**
- * What express-session's `Store.prototype.createSession` does, for loaded data: rebuild its
- * Cookie (with `expires` revived as a Date and the stored `originalMaxAge` kept) and its
- * Session, and attach the Session to the request. A session written by a Koa app has no
- * cookie; it gets a fresh one rather than crashing the request.
- */
-export function createExpressSession(req: ExpressRequestLike, data: SessionData): unknown {
-  const { Cookie, Session } = loadExpressSession()
-  const stored: SessionCookie = data.cookie ?? {}
-  const cookie = new Cookie(stored)
-  if (typeof stored.expires === 'string') cookie.expires = new Date(stored.expires)
-  if (stored.originalMaxAge !== undefined) cookie.originalMaxAge = stored.originalMaxAge
-  data.cookie = cookie as unknown as SessionCookie
-  const session = new Session(req, data)
-  req.session = session
-  return session
-}
-
-// Every BaseStore (core) gains express-session's createSession when this module loads.
-// Backends import this module, so `session({ store: new RedisStore(client) })` just works.
-registerExpressSessionFactory(createExpressSession)
-
+// The session arguments are typed `any`, as BaseStore's callback forms are: express-session
+// declares a session type of its own (with the app's declaration merging), and the wrapper must
+// be assignable to its `Store` without a cast.
+/* biome-ignore-start lint/suspicious/noExplicitAny: see above */
 /** A store as express-session sees it: callbacks, events and `Store.prototype`'s methods. */
 export interface ExpressStore extends EventEmitter {
-  get(sid: string, callback: Callback<SessionData | null>): void
-  set(sid: string, session: SessionData, callback: Callback): void
-  destroy(sid: string, callback: Callback): void
-  touch?(sid: string, session: SessionData, callback: Callback): void
-  all?(callback: Callback<SessionData[]>): void
-  length?(callback: Callback<number>): void
-  clear?(callback: Callback): void
-  regenerate(req: ExpressRequestLike, callback: (err?: Error | null) => void): void
-  load(sid: string, callback: (err: Error | null, session?: unknown) => void): void
-  createSession(req: ExpressRequestLike, data: SessionData): unknown
+  get(sid: string, callback: (err: any, session?: any) => void): void
+  set(sid: string, session: any, callback?: (err?: any) => void): void
+  destroy(sid: string, callback?: (err?: any) => void): void
+  touch?(sid: string, session: any, callback?: (err?: any) => void): void
+  all?(callback: (err: any, sessions?: any) => void): void
+  length?(callback: (err: any, length?: number) => void): void
+  clear?(callback?: (err?: any) => void): void
+  regenerate(req: ExpressRequest, callback: (err?: any) => any): void
+  load(sid: string, callback: (err: any, session?: any) => any): void
+  createSession(req: ExpressRequest, data: any): ExpressSession
 }
+/* biome-ignore-end lint/suspicious/noExplicitAny: see above */
 
 /**
  * Makes a store that only speaks the promise contract usable in `session({ store })`.
- * Our own stores need no wrapping and are returned as they are. The wrapper forwards the
+ * Our own stores need no wrapping and are returned as they are (recognised by their brand,
+ * from any copy of @session-store/core). The wrapper forwards the
  * store's `connect`/`disconnect` events, so express-session notices an outage, and offers
  * `touch`, `all`, `length` and `clear` only where the store has them (express-session
  * checks `typeof store.touch`). It adds no deadline: a wrapped store that never settles
  * holds the request, so it should bound its own operations (as every BaseStore does).
  */
-export function toExpressStore<S extends SessionData>(store: SessionStore<S>): ExpressStore {
-  if (store instanceof BaseStore) return store as unknown as ExpressStore
+export function toExpressStore<S extends object>(store: SessionStore<S>): ExpressStore {
+  if (isSessionStore(store)) return store as unknown as ExpressStore
   if (store === null || typeof store !== 'object' || typeof store.get !== 'function') {
     throw new TypeError(
       '[@session-store/express] [express-session] toExpressStore: expected a store with get, set and destroy',
@@ -83,7 +47,7 @@ export function toExpressStore<S extends SessionData>(store: SessionStore<S>): E
 
 class ContractStoreForExpress extends EventEmitter implements ExpressStore {
   readonly #store: SessionStore
-  declare generate?: (req: ExpressRequestLike) => void
+  declare generate?: (req: ExpressRequest) => void
   declare touch?: ExpressStore['touch']
   declare all?: ExpressStore['all']
   declare length?: ExpressStore['length']
@@ -115,11 +79,8 @@ class ContractStoreForExpress extends EventEmitter implements ExpressStore {
     deliver(this.#store.destroy(sid), callback)
   }
 
-  regenerate(req: ExpressRequestLike, callback: (err?: Error | null) => void): void {
-    this.destroy(req.sessionID, (err) => {
-      this.generate?.(req)
-      callback(err)
-    })
+  regenerate(req: ExpressRequest, callback: (err?: Error | null) => void): void {
+    regenerateExpressSession(req, (sid, done) => this.destroy(sid, done), callback)
   }
 
   load(sid: string, callback: (err: Error | null, session?: unknown) => void): void {
@@ -129,7 +90,7 @@ class ContractStoreForExpress extends EventEmitter implements ExpressStore {
       // On a tick of its own: a throw (express-session not installed) must reach the caller.
       let live: unknown
       try {
-        live = this.createSession({ sessionID: sid, sessionStore: this }, data)
+        live = this.createSession({ sessionID: sid, sessionStore: this } as ExpressRequest, data)
       } catch (cause) {
         return callback(cause instanceof Error ? cause : new Error(String(cause)))
       }
@@ -137,8 +98,8 @@ class ContractStoreForExpress extends EventEmitter implements ExpressStore {
     })
   }
 
-  createSession(req: ExpressRequestLike, data: SessionData): unknown {
-    return createExpressSession(req, data)
+  createSession(req: ExpressRequest, data: SessionData): ExpressSession {
+    return createExpressSession(req, data) as ExpressSession
   }
 }
 

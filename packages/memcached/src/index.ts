@@ -1,7 +1,13 @@
 import { createHash } from 'node:crypto'
 import type { Socket } from 'node:net'
-import '@session-store/express'
-import { BaseStore, type BaseStoreOptions, type SessionData, SessionStoreError } from '@session-store/core'
+import {
+  BaseStore,
+  type BaseStoreOptions,
+  type ExpressSessionData,
+  type Operation,
+  SessionStoreError,
+} from '@session-store/core'
+import type { Uninferred } from '@session-store/core/internal'
 import Memcached from 'memcached'
 import { type ClientInternals, type Query, repairClient, serverName, toError } from './client.js'
 
@@ -36,7 +42,7 @@ export interface MemcachedClientOptions extends Memcached.options {
 }
 
 /** Options of {@link MemcachedStore}, besides everything {@link BaseStoreOptions} offers. */
-export interface MemcachedStoreOptions<S extends SessionData = SessionData> extends BaseStoreOptions<S> {
+export interface MemcachedStoreOptions<S extends object = ExpressSessionData> extends BaseStoreOptions<S> {
   /**
    * An existing `memcached` client to use instead of creating one; the servers argument is then
    * left out. It stays open after `close()` unless `closeClient` is set.
@@ -244,7 +250,7 @@ function checkServers(servers: unknown): MemcachedServers {
  * const client = new Memcached('127.0.0.1:11211', { ...defaultClientOptions })
  * const store = new MemcachedStore({ client })
  */
-export class MemcachedStore<S extends SessionData = SessionData> extends BaseStore<S> {
+export class MemcachedStore<S extends object = ExpressSessionData> extends BaseStore<S> {
   /** The client the store talks through (created by the store unless one was passed in). */
   readonly client: Memcached
 
@@ -261,17 +267,17 @@ export class MemcachedStore<S extends SessionData = SessionData> extends BaseSto
   #healthCheck: NodeJS.Timeout | undefined
   /** The sockets corked in this turn of the event loop, until they are uncorked. */
   #corked: Socket[] | undefined
-  /** Commands sent and not answered yet. */
-  #inFlight = 0
+  /** Whether a command left in this turn of the event loop (the next ones are corked). */
+  #sentThisTurn = false
   readonly #listeners: Array<[Memcached.EventNames, (details: Memcached.IssueData) => void]>
 
   /**
    * @param servers what the `memcached` client takes: `'host:port'`, an array of them, or a map
    *   of them to weights
    */
-  constructor(servers: MemcachedServers, options?: MemcachedStoreOptions<S>)
+  constructor(servers: MemcachedServers, options?: MemcachedStoreOptions<Uninferred<S>>)
   /** With an existing client: `new MemcachedStore({ client, prefix })`. */
-  constructor(options: MemcachedStoreOptions<S> & { client: Memcached })
+  constructor(options: MemcachedStoreOptions<Uninferred<S>> & { client: Memcached })
   constructor(
     serversOrOptions: MemcachedServers | (MemcachedStoreOptions<S> & { client: Memcached }),
     maybeOptions?: MemcachedStoreOptions<S>,
@@ -297,6 +303,7 @@ export class MemcachedStore<S extends SessionData = SessionData> extends BaseSto
         packageName: PACKAGE_NAME,
         backend: BACKEND,
         capabilities: { ttlGranularityMs: 1000, maxValueBytes },
+        options: ['client', 'closeClient', 'clientOptions', 'maxValueBytes', 'healthCheckInterval'],
       },
       options,
     )
@@ -393,18 +400,16 @@ export class MemcachedStore<S extends SessionData = SessionData> extends BaseSto
     return `${this.#memcachedPrefix}${HASH_MARK}${hashOf(sid)}`
   }
 
-  /** BaseStore hands over keyPrefix + sid. */
-  #keyOf(key: string): string {
-    return this.#memcachedKey(key.slice(this.keyPrefix.length))
+  /** Every key core hands to the hooks below is already the memcached key. */
+  protected override keyOf(sid: string): string {
+    return this.#memcachedKey(sid)
   }
 
-  protected read(key: string): Promise<string | null> {
-    const memcachedKey = this.#keyOf(key)
+  protected read(memcachedKey: string): Promise<string | null> {
     return this.#send(memcachedKey, (callback) => this.client.get(memcachedKey, callback), textOf)
   }
 
-  protected write(key: string, value: string, ttlMs: number): Promise<void> {
-    const memcachedKey = this.#keyOf(key)
+  protected write(memcachedKey: string, value: string, ttlMs: number): Promise<void> {
     return this.#send(
       memcachedKey,
       (callback) => this.client.set(memcachedKey, value, exptimeOf(ttlMs), callback),
@@ -437,14 +442,12 @@ export class MemcachedStore<S extends SessionData = SessionData> extends BaseSto
     )
   }
 
-  protected remove(key: string): Promise<void> {
-    const memcachedKey = this.#keyOf(key)
+  protected remove(memcachedKey: string): Promise<void> {
     return this.#send(memcachedKey, (callback) => this.client.del(memcachedKey, callback), noop)
   }
 
   /** memcached's `touch` moves the expiry of an existing item, and never creates one. */
-  protected expire(key: string, ttlMs: number): Promise<void> {
-    const memcachedKey = this.#keyOf(key)
+  protected expire(memcachedKey: string, ttlMs: number): Promise<void> {
     return this.#send(
       memcachedKey,
       (callback) => this.client.touch(memcachedKey, exptimeOf(ttlMs), callback),
@@ -465,26 +468,31 @@ export class MemcachedStore<S extends SessionData = SessionData> extends BaseSto
 
   /**
    * The client writes every command to its socket as it is issued: one system call each. The
-   * sockets of every server are corked at the first command of a turn of the event loop and
-   * uncorked once that turn's I/O callbacks have run, so what concurrent requests issue
-   * meanwhile leaves in one write per socket; each command still settles its own caller.
+   * first command of a turn of the event loop leaves at once (a lone request waits for
+   * nothing); then the sockets of every server are corked until that turn's I/O callbacks have
+   * run, so what concurrent requests issue meanwhile leaves in one write per socket. Each
+   * command still settles its own caller. Nothing here counts commands in flight: the client
+   * drops the callbacks of a connection that closes, so no such count could be trusted.
    */
   #corkForThisTurn(): void {
-    // With nothing in flight the first command of a turn leaves at once (a lone request gains
-    // a turn); what follows it in the same turn is corked.
-    if (this.#corked !== undefined || this.#inFlight === 0) return
+    if (this.#corked !== undefined) return
+    if (!this.#sentThisTurn) {
+      this.#sentThisTurn = true
+      setImmediate(this.#uncork)
+      return
+    }
     const sockets: Socket[] = []
     for (const pool of Object.values(this.#internals.connections ?? {})) {
       for (const socket of pool?.pool ?? []) if (typeof socket?.cork === 'function') sockets.push(socket)
     }
     for (const socket of sockets) socket.cork()
     this.#corked = sockets
-    setImmediate(this.#uncork)
   }
 
   readonly #uncork = (): void => {
     const sockets = this.#corked ?? []
     this.#corked = undefined
+    this.#sentThisTurn = false
     for (const socket of sockets) socket.uncork()
   }
 
@@ -493,10 +501,11 @@ export class MemcachedStore<S extends SessionData = SessionData> extends BaseSto
   }
 
   /**
-   * Sends one command and settles with its interpreted answer. An answer means the server is
-   * reachable; none within `timeout` means it is not (see `timedOut`; BaseStore rejects the
-   * operation itself at `timeout`, since the client would keep it forever when its connection
-   * dies).
+   * Sends one command and settles with its interpreted answer. A server the store found
+   * unreachable (it timed out, or the client could not connect) is not asked at all until its
+   * health check passes: its sessions fail at once instead of each waiting out the timeout.
+   * (Core rejects the operation at `timeout` whatever happens, since the client would keep a
+   * command forever when its connection dies.)
    */
   #send<T>(
     memcachedKey: string,
@@ -504,19 +513,29 @@ export class MemcachedStore<S extends SessionData = SessionData> extends BaseSto
     interpret: (result: unknown, query: Query | undefined) => T,
     mapError: (err: Error) => Error = (err) => err,
   ): Promise<T> {
+    if (this.#down.size > 0) {
+      const server = this.#serverOf(memcachedKey)
+      const reason = server === undefined ? undefined : this.#down.get(server)
+      if (reason !== undefined) {
+        // A server that stopped answering is reported as what it did (ETIMEOUT), one that
+        // refused or dropped connections as EBACKEND.
+        const stalled = reason instanceof SessionStoreError && reason.code === 'ETIMEOUT'
+        return Promise.reject(
+          this.error(
+            stalled ? 'ETIMEOUT' : 'EBACKEND',
+            `memcached server ${server} is unreachable: ${reason.message}`,
+            undefined,
+            reason,
+          ),
+        )
+      }
+    }
     this.#corkForThisTurn()
-    this.#inFlight++
     return new Promise<T>((resolve, reject) => {
-      const store = this
       send(function answered(this: Query | undefined, err, result) {
-        store.#inFlight--
         if (err !== undefined && err !== null) {
           reject(mapError(toError(err)))
           return
-        }
-        if (store.#down.size > 0) {
-          const server = store.#serverOf(memcachedKey)
-          if (server) store.#serverUp(server)
         }
         try {
           resolve(interpret(result, this))
@@ -531,10 +550,12 @@ export class MemcachedStore<S extends SessionData = SessionData> extends BaseSto
    * An operation got no answer within `timeout` (BaseStore's deadline): the server its key
    * maps to counts as down. The client itself would keep waiting on a connection that died.
    */
-  protected override timedOut(_operation: string, key: string | undefined): void {
-    if (key === undefined) return
-    const server = this.#serverOf(this.#keyOf(key))
-    if (server) this.#serverDown(server, new Error(`no answer within ${this.timeout} ms`))
+  protected override timedOut(op: Operation): void {
+    if (op.key === undefined) return
+    const server = this.#serverOf(op.key)
+    if (server) {
+      this.#serverDown(server, this.error('ETIMEOUT', `no answer within ${this.timeout} ms`, op.name))
+    }
   }
 
   /** The server the client sends this key to. */
@@ -584,30 +605,35 @@ export class MemcachedStore<S extends SessionData = SessionData> extends BaseSto
     this.#healthCheck.unref()
   }
 
-  /** Asks one server for a key nobody writes; any answer proves it is back. */
+  /** Asks one server for a key nobody writes, under the store's deadline; any answer proves it is back. */
   #check(server: string): void {
     if (this.closed || this.#checking.has(server)) return
     this.#checking.add(server)
-    const done = (reachable: boolean, reason?: Error) => {
-      if (!this.#checking.delete(server)) return
-      clearTimeout(deadline)
-      if (reachable) this.#serverUp(server)
-      else if (reason && this.#down.has(server)) this.#down.set(server, reason)
-      this.#scheduleHealthCheck(this.#healthCheckInterval)
-    }
-    const deadline = setTimeout(
-      () => done(false, new Error(`no answer within ${this.timeout} ms`)),
-      this.timeout,
-    )
-    deadline.unref()
     const command = `get ${this.#internals.namespace}${HASH_MARK}health-check`
-    this.#internals.command(
-      () => ({
-        type: 'get',
-        command,
-        callback: (err: unknown) => (err ? done(false, toError(err)) : done(true)),
-      }),
-      this.#servers.get(server) ?? server,
+    this.withDeadline(
+      'ping',
+      () =>
+        new Promise<void>((resolve, reject) =>
+          this.#internals.command(
+            () => ({
+              type: 'get',
+              command,
+              callback: (err: unknown) => (err ? reject(toError(err)) : resolve()),
+            }),
+            this.#servers.get(server) ?? server,
+          ),
+        ),
+    ).then(
+      () => {
+        this.#checking.delete(server)
+        this.#serverUp(server)
+        this.#scheduleHealthCheck(this.#healthCheckInterval)
+      },
+      (reason: Error) => {
+        this.#checking.delete(server)
+        if (this.#down.has(server)) this.#down.set(server, reason)
+        this.#scheduleHealthCheck(this.#healthCheckInterval)
+      },
     )
   }
 }

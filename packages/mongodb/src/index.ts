@@ -1,5 +1,5 @@
-import '@session-store/express'
-import { BaseStore, type BaseStoreOptions, type SessionData } from '@session-store/core'
+import { BaseStore, type BaseStoreOptions, type ExpressSessionData } from '@session-store/core'
+import type { Uninferred } from '@session-store/core/internal'
 import {
   type Collection,
   Db,
@@ -16,7 +16,7 @@ import {
 } from 'mongodb'
 
 /** Options of {@link MongoStore}, besides everything {@link BaseStoreOptions} offers. */
-export interface MongoStoreOptions<S extends SessionData = SessionData> extends BaseStoreOptions<S> {
+export interface MongoStoreOptions<S extends object = ExpressSessionData> extends BaseStoreOptions<S> {
   /**
    * The database holding the sessions collection. Not allowed when the store is given a `Db`,
    * which already names one.
@@ -136,7 +136,7 @@ export function prefixRange(prefix: string): { $gte: string; $lt?: string } {
  * const client = await new MongoClient(process.env.MONGO_URL!).connect()
  * app.use(session({ store: new MongoStore(client, { dbName: 'app' }), secret }))
  */
-export class MongoStore<S extends SessionData = SessionData> extends BaseStore<S> {
+export class MongoStore<S extends object = ExpressSessionData> extends BaseStore<S> {
   /** The client the store talks through (created by the store when it was given a URL). */
   readonly client: MongoClient
   /** The sessions collection. */
@@ -154,12 +154,21 @@ export class MongoStore<S extends SessionData = SessionData> extends BaseStore<S
    * @param connection a `MongoClient`, a `Db`, or a `mongodb://` / `mongodb+srv://` connection string
    * @param options where to keep sessions, and everything {@link BaseStoreOptions} offers
    */
-  constructor(connection: MongoClient | Db | string, options: MongoStoreOptions<S> = {}) {
+  constructor(connection: MongoClient | Db | string, options: MongoStoreOptions<Uninferred<S>> = {}) {
     super(
       {
         packageName: '@session-store/mongodb',
         backend: 'mongodb',
         capabilities: { ttlGranularityMs: 1, maxValueBytes: MAX_VALUE_BYTES },
+        options: [
+          'dbName',
+          'collection',
+          'createIndex',
+          'closeClient',
+          'clientOptions',
+          'writeConcern',
+          'readPreference',
+        ],
       },
       options,
     )
@@ -298,7 +307,7 @@ export class MongoStore<S extends SessionData = SessionData> extends BaseStore<S
 
   /** The live sessions of this store's prefix. */
   #liveInPrefix(): Filter<SessionDocument> {
-    return { _id: prefixRange(this.keyPrefix), expires: { $gt: new Date() } }
+    return { _id: prefixRange(this.prefix), expires: { $gt: new Date() } }
   }
 
   /**

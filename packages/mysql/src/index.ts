@@ -1,8 +1,11 @@
-// Loaded for its side effect: stores gain express-session's createSession, so a MySQLStore
-// goes straight into `session({ store })`.
-import '@session-store/express'
 import { createHash } from 'node:crypto'
-import { BaseStore, type BaseStoreOptions, type SessionData } from '@session-store/core'
+import {
+  BaseStore,
+  type BaseStoreOptions,
+  type ExpressSessionData,
+  type Operation,
+} from '@session-store/core'
+import { settleWithin, type Uninferred } from '@session-store/core/internal'
 import type { Pool as CallbackPool } from 'mysql2'
 import mysql, { type PoolOptions } from 'mysql2'
 import type { Pool as PromisePool } from 'mysql2/promise'
@@ -39,7 +42,7 @@ export interface MySQLColumnNames {
 }
 
 /** Options of {@link MySQLStore}, besides everything {@link BaseStoreOptions} offers. */
-export interface MySQLStoreOptions<S extends SessionData = SessionData> extends BaseStoreOptions<S> {
+export interface MySQLStoreOptions<S extends object = ExpressSessionData> extends BaseStoreOptions<S> {
   /**
    * The table holding the sessions, optionally qualified by its database (`db.sessions`).
    * Letters, digits, `_` and `$` only; it is quoted with backticks in every statement.
@@ -71,6 +74,14 @@ export interface MySQLStoreOptions<S extends SessionData = SessionData> extends 
    * @default true when the store created the pool from options or a URL, false for a pool passed in
    */
   endPoolOnClose?: boolean
+  /**
+   * The most statements that may wait for a pool connection at once. Past it an operation
+   * rejects at once with EBACKEND instead of queueing behind a stalled server (koa-session, for
+   * one, keeps sending while the store is down). A statement whose caller timed out while it
+   * waited is dropped unsent.
+   * @default 1000
+   */
+  queueLimit?: number
 }
 
 /** Rows read per page of an enumeration, and ids deleted per statement by `clear()`. */
@@ -154,8 +165,10 @@ const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]{0,63}$/
 
 /** What the store runs statements on: a query without values, a prepared statement with them. */
 interface Client {
-  run(sql: string, values: unknown[] | undefined): Promise<unknown>
+  run(sql: string, values: unknown[] | undefined, op: Operation): Promise<unknown>
   end(): Promise<void>
+  /** Statements waiting for a pool connection now. */
+  readonly queued: number
 }
 
 /** A connection of a mysql2 pool: `stream` is its socket, which `destroy()` only half-closes. */
@@ -165,34 +178,26 @@ interface PooledConnection {
   once(event: 'end' | 'error', listener: () => void): unknown
 }
 
-/** Whether `promise` settled within `ms`: 'settled', its rejection, or 'late'. */
-async function settleWithin(promise: Promise<unknown>, ms: number): Promise<'settled' | 'late' | Error> {
-  let timer: NodeJS.Timeout | undefined
-  const late = new Promise<'late'>((resolve) => {
-    timer = setTimeout(resolve, ms, 'late')
-  })
-  try {
-    return await Promise.race([
-      promise.then(
-        () => 'settled' as const,
-        (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
-      ),
-      late,
-    ])
-  } finally {
-    clearTimeout(timer)
-  }
-}
-
 /** The callback flavour of a mysql2 pool or connection, which every flavour wraps. */
 interface CallbackClient {
   execute(
-    options: { sql: string; rowsAsArray: boolean },
+    options: { sql: string; rowsAsArray: boolean; timeout?: number },
     values: unknown[],
     callback: (err: Error | null, result?: unknown) => void,
   ): unknown
-  query(sql: string, callback: (err: Error | null, result?: unknown) => void): unknown
+  query(
+    options: { sql: string; timeout?: number },
+    callback: (err: Error | null, result?: unknown) => void,
+  ): unknown
   end(callback?: (err?: Error | null) => void): unknown
+  /** A pool's; a single connection has none. */
+  getConnection?(callback: (err: Error | null, connection?: CallbackConnection) => void): void
+}
+
+/** A connection a pool lent out. */
+interface CallbackConnection extends CallbackClient {
+  release(): void
+  destroy(): void
 }
 
 /** What a DELETE or UPDATE answers. */
@@ -216,7 +221,6 @@ const UNREACHABLE = new Set([
   'ENOTFOUND',
   'EAI_AGAIN',
   'PROTOCOL_CONNECTION_LOST',
-  'PROTOCOL_SEQUENCE_TIMEOUT',
   'ER_SERVER_SHUTDOWN',
   'ER_CONNECTION_KILLED',
 ])
@@ -242,11 +246,12 @@ function isDeadlock(err: unknown): boolean {
  * app.use(session({ store: new MySQLStore(mysql.createPool(process.env.MYSQL_URL!)), secret }))
  * ```
  */
-export class MySQLStore<S extends SessionData = SessionData> extends BaseStore<S> {
+export class MySQLStore<S extends object = ExpressSessionData> extends BaseStore<S> {
   readonly #client: Client
   readonly #endPoolOnClose: boolean
   readonly #createTable: boolean
   readonly #pruneInterval: number
+  readonly #queueLimit: number
   readonly #sql: ReturnType<typeof statements>
   readonly #selection: PrefixSelection
   #tableReady: Promise<void> | undefined
@@ -262,7 +267,7 @@ export class MySQLStore<S extends SessionData = SessionData> extends BaseStore<S
    *   `mysql://user:password@host:3306/database`, from which the store creates a pool of its own.
    * @param options The store's options.
    */
-  constructor(pool: MySQLPool | PoolOptions | string, options: MySQLStoreOptions<S> = {}) {
+  constructor(pool: MySQLPool | PoolOptions | string, options: MySQLStoreOptions<Uninferred<S>> = {}) {
     super(
       {
         packageName: '@session-store/mysql',
@@ -270,17 +275,28 @@ export class MySQLStore<S extends SessionData = SessionData> extends BaseStore<S
         // MEDIUMTEXT holds 16 MiB - 1 bytes; the server's max_allowed_packet must also admit
         // the statement carrying it (16 MiB by default on MariaDB, 64 MiB on MySQL 8).
         capabilities: { ttlGranularityMs: 1, maxValueBytes: 16 * 1024 * 1024 - 1 },
+        options: ['table', 'columns', 'createTable', 'pruneInterval', 'endPoolOnClose', 'queueLimit'],
       },
       options,
     )
-    const { table = 'sessions', columns = {}, createTable = true, pruneInterval = 900_000 } = options
+    const {
+      table = 'sessions',
+      columns = {},
+      createTable = true,
+      pruneInterval = 900_000,
+      queueLimit = 1000,
+    } = options
     if (Array.from(this.prefix).length > SHORTENED_HEAD || LONE_SURROGATE.test(this.prefix)) {
       throw this.error(
         'EOPTIONS',
         `prefix must be well-formed text of at most ${SHORTENED_HEAD} characters, got ${JSON.stringify(this.prefix)}`,
       )
     }
-    this.#selection = prefixSelection(this.keyPrefix)
+    if (!(Number.isInteger(queueLimit) && queueLimit > 0)) {
+      throw this.error('EOPTIONS', `queueLimit must be a whole number > 0, got ${String(queueLimit)}`)
+    }
+    this.#queueLimit = queueLimit
+    this.#selection = prefixSelection(this.prefix)
     const tableParts = typeof table === 'string' ? table.split('.') : []
     if (
       tableParts.length < 1 ||
@@ -341,62 +357,62 @@ export class MySQLStore<S extends SessionData = SessionData> extends BaseStore<S
   // ---------------------------------------------------------------------------------------
   // BaseStore's backend methods. Keys carry the prefix; values are encoded sessions.
 
-  protected async read(key: string): Promise<string | null> {
-    const rows = await this.#query<Row[]>(this.#sql.read, [rowId(key)[0], Date.now()])
+  protected async read(key: string, op: Operation): Promise<string | null> {
+    const rows = await this.#query<Row[]>(this.#sql.read, [rowId(key)[0], Date.now()], op)
     return (rows[0]?.[0] as string | undefined) ?? null
   }
 
-  protected async write(key: string, value: string, ttlMs: number): Promise<void> {
+  protected async write(key: string, value: string, ttlMs: number, op: Operation): Promise<void> {
     const [id, fullId] = rowId(key)
-    await this.#query(this.#sql.write, [id, expiresAt(ttlMs), value, fullId])
+    await this.#query(this.#sql.write, [id, expiresAt(ttlMs), value, fullId], op)
   }
 
-  protected async remove(key: string): Promise<void> {
-    await this.#query(this.#sql.remove, [rowId(key)[0]])
+  protected async remove(key: string, op: Operation): Promise<void> {
+    await this.#query(this.#sql.remove, [rowId(key)[0]], op)
   }
 
-  protected async expire(key: string, ttlMs: number): Promise<void> {
-    await this.#query(this.#sql.expire, [expiresAt(ttlMs), rowId(key)[0], Date.now()])
+  protected async expire(key: string, ttlMs: number, op: Operation): Promise<void> {
+    await this.#query(this.#sql.expire, [expiresAt(ttlMs), rowId(key)[0], Date.now()], op)
   }
 
-  protected override async *scan(): AsyncIterable<string[]> {
-    for await (const rows of this.#pages(this.#sql.scanFirst, this.#sql.scanNext)) {
+  protected override async *scan(op: Operation): AsyncIterable<string[]> {
+    for await (const rows of this.#pages(this.#sql.scanFirst, this.#sql.scanNext, op)) {
       yield rows.map(([id, fullId]) => rowKey(id, fullId))
     }
   }
 
-  protected override async *scanEntries(): AsyncIterable<Array<[key: string, value: string]>> {
-    for await (const rows of this.#pages(this.#sql.entriesFirst, this.#sql.entriesNext)) {
+  protected override async *scanEntries(op: Operation): AsyncIterable<Array<[key: string, value: string]>> {
+    for await (const rows of this.#pages(this.#sql.entriesFirst, this.#sql.entriesNext, op)) {
       yield rows.map(([id, fullId, data]) => [rowKey(id, fullId), data as string])
     }
   }
 
-  protected override async count(): Promise<number> {
+  protected override async count(op: Operation): Promise<number> {
     const { from, to, pattern } = this.#selection
-    const rows = await this.#query<Row[]>(this.#sql.count, [from, to, pattern, Date.now()])
+    const rows = await this.#query<Row[]>(this.#sql.count, [from, to, pattern, Date.now()], op)
     return Number(rows[0]?.[0] ?? 0)
   }
 
-  protected override async removeMany(keys: string[]): Promise<void> {
+  protected override async removeMany(keys: string[], op: Operation): Promise<void> {
     for (let start = 0; start < keys.length; start += PAGE_SIZE) {
       const ids = keys.slice(start, start + PAGE_SIZE).map((key) => rowId(key)[0])
       // Always PAGE_SIZE placeholders, the last id repeated, so that one prepared statement
       // serves every batch instead of one per batch length.
       while (ids.length < PAGE_SIZE) ids.push(ids[ids.length - 1]!)
-      await this.#query(this.#sql.removeMany, ids)
+      await this.#query(this.#sql.removeMany, ids, op)
     }
   }
 
-  protected override async shutdown(): Promise<void> {
+  protected override async shutdown(op: Operation): Promise<void> {
     clearTimeout(this.#pruneTimer)
-    // A prune in flight stops after its current batch (it checks `closed`), within `timeout`.
-    await this.#pruning?.catch(() => {})
+    // A prune in flight stops after its current batch (it checks `closed`); its statement ends
+    // with the pool, or at its own deadline.
     if (!this.#endPoolOnClose) return
     // mysql2 ends a pool by queueing a QUIT behind each connection's statement in flight, so on
     // a stalled server pool.end() never settles. Past `timeout` (or when ending failed), the
     // store destroys the connections it tracks: close() settles, and no socket holds the
     // process open. The failure goes to 'error' listeners; the store is closed either way.
-    const outcome = await settleWithin(this.#client.end(), this.timeout)
+    const outcome = await settleWithin(this.#client.end(), Math.max(1, op.remaining() - 50))
     const connections = [...this.#connections]
     this.#connections.clear()
     const destroy = () => {
@@ -405,7 +421,7 @@ export class MySQLStore<S extends SessionData = SessionData> extends BaseStore<S
         connection.stream?.destroy()
       }
     }
-    if (outcome === 'settled') {
+    if (outcome.settled && !('error' in outcome)) {
       // mysql2 calls back once QUIT is written, not once the server has closed the socket. A
       // server that answers closes it at once; one that stalls never does, so the sockets stop
       // holding the process now, and are destroyed after `timeout` if still open.
@@ -415,19 +431,28 @@ export class MySQLStore<S extends SessionData = SessionData> extends BaseStore<S
     }
     destroy()
     this.reportError(
-      outcome === 'late'
+      outcome.settled
         ? this.error(
+            'EBACKEND',
+            `close: ending the pool failed: ${String(outcome.error)}`,
+            'close',
+            outcome.error,
+          )
+        : this.error(
             'ETIMEOUT',
             `close: the pool did not end within ${this.timeout} ms; its connections were destroyed`,
             'close',
-          )
-        : this.error('EBACKEND', `close: ending the pool failed: ${outcome.message}`, 'close', outcome),
+          ),
     )
   }
 
-  /** While disconnected, core asks this every second: express-session sends nothing meanwhile. */
-  protected override async ping(): Promise<void> {
-    await this.#run('SELECT 1', undefined)
+  /**
+   * After a statement timed out, core asks this once: a server that answers it is slow on one
+   * statement, not gone. While disconnected, core asks it every second (express-session sends
+   * nothing meanwhile).
+   */
+  protected override async ping(op: Operation): Promise<void> {
+    await this.#run('SELECT 1', undefined, op)
   }
 
   // ---------------------------------------------------------------------------------------
@@ -506,18 +531,18 @@ export class MySQLStore<S extends SessionData = SessionData> extends BaseStore<S
   }
 
   /** Runs a statement once the table exists. */
-  async #query<T = Changed>(sql: string, values: unknown[]): Promise<T> {
-    if (!this.#tableCreated) await this.#ensureTable()
-    return this.#run<T>(sql, values)
+  async #query<T = Changed>(sql: string, values: unknown[], op: Operation): Promise<T> {
+    if (!this.#tableCreated) await this.#ensureTable(op)
+    return this.#run<T>(sql, values, op)
   }
 
   /** Creates the table once; concurrent first calls share the attempt, a failed one is retried. */
-  #ensureTable(): Promise<void> {
+  #ensureTable(op: Operation): Promise<void> {
     if (!this.#createTable) {
       this.#tableCreated = true
       return Promise.resolve()
     }
-    this.#tableReady ??= this.#run(this.#sql.createTable, undefined).then(
+    this.#tableReady ??= this.#run(this.#sql.createTable, undefined, op).then(
       () => {
         this.#tableCreated = true
       },
@@ -531,17 +556,29 @@ export class MySQLStore<S extends SessionData = SessionData> extends BaseStore<S
 
   /**
    * Runs one statement and keeps `connected` in step with what happened: an answer from the
-   * server (even an error) means it is reachable; a socket failure, or no answer within the
-   * store's timeout, means it is not. A deadlock (two first writes of one sid can meet in
-   * InnoDB's key locks) is retried, since the losing statement was rolled back whole.
+   * server (even an error) means it is reachable; a socket failure means it is not. A statement
+   * that merely times out says neither (core's ping after it decides). A deadlock (two first
+   * writes of one sid can meet in InnoDB's key locks) is retried, since the losing statement was
+   * rolled back whole.
    */
-  async #run<T>(sql: string, values: unknown[] | undefined): Promise<T> {
+  async #run<T>(sql: string, values: unknown[] | undefined, op: Operation): Promise<T> {
+    if (this.#client.queued >= this.#queueLimit) {
+      throw this.error(
+        'EBACKEND',
+        `${op.name}: ${this.#client.queued} statements already wait for a connection (queueLimit)`,
+        op.name,
+      )
+    }
     for (let attempt = 1; ; attempt++) {
       try {
-        const result = await this.#client.run(sql, values)
+        const result = await this.#client.run(sql, values, op)
         this.setConnected(true)
         return result as T
       } catch (err) {
+        // mysql2's own statement timeout: the same deadline as core's, reported the same way.
+        if ((err as { code?: unknown } | null)?.code === 'PROTOCOL_SEQUENCE_TIMEOUT') {
+          throw this.error('ETIMEOUT', `${op.name} timed out after ${this.timeout} ms`, op.name, err)
+        }
         if (isUnreachable(err)) {
           this.setConnected(false, err as Error)
           // mysql2 gives up on a connection attempt that began before this statement (an
@@ -565,22 +602,16 @@ export class MySQLStore<S extends SessionData = SessionData> extends BaseStore<S
     }
   }
 
-  /** A statement with no answer within the timeout: the server is stalled or gone. */
-  protected override timedOut(operation: string): void {
-    this.setConnected(false, new Error(`mysql: ${operation} got no answer within ${this.timeout} ms`))
-  }
-
   /** Live rows under the prefix, a page at a time, by keyset pagination on the primary key. */
-  async *#pages(first: string, next: string): AsyncIterable<Row[]> {
+  async *#pages(first: string, next: string, op: Operation): AsyncIterable<Row[]> {
     const { from, to, pattern } = this.#selection
     let after: string | undefined
     while (true) {
-      const rows = await this.#query<Row[]>(after === undefined ? first : next, [
-        after ?? from,
-        to,
-        pattern,
-        Date.now(),
-      ])
+      const rows = await this.#query<Row[]>(
+        after === undefined ? first : next,
+        [after ?? from, to, pattern, Date.now()],
+        op,
+      )
       if (rows.length > 0) yield rows
       if (rows.length < PAGE_SIZE) return
       after = rows[rows.length - 1]![0] as string
@@ -592,8 +623,8 @@ export class MySQLStore<S extends SessionData = SessionData> extends BaseStore<S
     while (!this.closed) {
       // Each batch under the store's deadline: a stalled server must not hold prune(), nor
       // close(), which waits for a prune in flight, forever.
-      const { affectedRows } = await this.withDeadline('prune', () =>
-        this.#query(this.#sql.prune, [Date.now()]),
+      const { affectedRows } = await this.withDeadline('prune', (op) =>
+        this.#query(this.#sql.prune, [Date.now()], op),
       )
       deleted += affectedRows
       if (affectedRows < PRUNE_BATCH) break
@@ -680,14 +711,57 @@ function callbackFlavour(given: MySQLPool): CallbackClient {
     : (wrapped.pool ?? wrapped.connection ?? (given as unknown as CallbackClient))
 }
 
+/**
+ * Statements under the store's deadline: mysql2's quirks there, in one place.
+ * - A pool keeps a statement waiting for a free connection with no timer of its own. One whose
+ *   caller timed out meanwhile is dropped when its connection comes (which goes straight back),
+ *   so a write reported as failed for want of a connection never lands later.
+ * - A statement gets the time its caller still waits as mysql2's `timeout`. At that timeout
+ *   mysql2 calls back, but leaves the statement on its connection, which would run the next
+ *   statement only once the server answered the old one: such a connection is destroyed (the
+ *   pool opens another). The statement itself may still have run on the server, so a write that
+ *   timed out has an unknown outcome, as on any network.
+ */
 function toClient(given: MySQLPool): Client {
   const client = callbackFlavour(given)
+  let queued = 0
+  const runOn = (
+    target: CallbackClient,
+    sql: string,
+    values: unknown[] | undefined,
+    op: Operation,
+    done: (err: Error | null, result?: unknown) => void,
+  ) => {
+    const remaining = op.remaining()
+    const timeout = Number.isFinite(remaining) ? remaining : undefined
+    if (values === undefined) target.query({ sql, timeout }, done)
+    else target.execute({ sql, rowsAsArray: true, timeout }, values, done)
+  }
   return {
-    run: (sql, values) =>
+    get queued() {
+      return queued
+    },
+    run: (sql, values, op) =>
       new Promise((resolve, reject) => {
         const done = (err: Error | null, result?: unknown) => (err ? reject(err) : resolve(result))
-        if (values === undefined) client.query(sql, done)
-        else client.execute({ sql, rowsAsArray: true }, values, done)
+        const { getConnection } = client
+        // A single connection, rather than a pool, runs the statement itself.
+        if (typeof getConnection !== 'function') return runOn(client, sql, values, op, done)
+        queued++
+        getConnection.call(client, (err, connection) => {
+          queued--
+          if (err || connection === undefined) return done(err ?? new Error('the pool gave no connection'))
+          if (op.expired) {
+            connection.release()
+            return done(new Error(`${op.name}: not sent, the caller stopped waiting for a connection`))
+          }
+          runOn(connection, sql, values, op, (failure, result) => {
+            if ((failure as { code?: unknown } | null)?.code === 'PROTOCOL_SEQUENCE_TIMEOUT')
+              connection.destroy()
+            else connection.release()
+            done(failure, result)
+          })
+        })
       }),
     end: () =>
       new Promise<void>((resolve, reject) => void client.end((err) => (err ? reject(err) : resolve()))),

@@ -54,21 +54,30 @@ function recording(pool: Pool): {
   // The store runs statements on the callback pool underneath a promise pool, so that is
   // what is recorded.
   const calls: Array<{ sql: string; values: unknown[] | undefined }> = []
-  const wrapped = new Proxy(pool.pool, {
-    get(target, property, receiver) {
-      const value = Reflect.get(target, property, receiver)
-      if (property !== 'execute' && property !== 'query') {
-        return typeof value === 'function' ? value.bind(target) : value
-      }
-      return (sql: string | { sql: string }, ...rest: unknown[]) => {
-        calls.push({
-          sql: typeof sql === 'string' ? sql : sql.sql,
-          values: Array.isArray(rest[0]) ? rest[0] : undefined,
-        })
-        return (value as (...args: unknown[]) => unknown).call(target, sql, ...rest)
-      }
-    },
-  })
+  // Statements reach the server through the pool, or through a connection it lends out.
+  const recorded = <T extends object>(client: T): T =>
+    new Proxy(client, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver)
+        if (property === 'getConnection') {
+          return (callback: (err: unknown, connection?: object) => void) =>
+            (value as (cb: typeof callback) => void).call(target, (err, connection) =>
+              callback(err, connection === undefined ? undefined : recorded(connection)),
+            )
+        }
+        if (property !== 'execute' && property !== 'query') {
+          return typeof value === 'function' ? value.bind(target) : value
+        }
+        return (sql: string | { sql: string }, ...rest: unknown[]) => {
+          calls.push({
+            sql: typeof sql === 'string' ? sql : sql.sql,
+            values: Array.isArray(rest[0]) ? rest[0] : undefined,
+          })
+          return (value as (...args: unknown[]) => unknown).call(target, sql, ...rest)
+        }
+      },
+    })
+  const wrapped = recorded(pool.pool)
   return { pool: wrapped, calls }
 }
 

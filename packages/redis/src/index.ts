@@ -1,7 +1,11 @@
-// express-session's createSession works on every store once the dialect is loaded.
-import '@session-store/express'
 import type { Socket } from 'node:net'
-import { BaseStore, type BaseStoreOptions, describeError, type SessionData } from '@session-store/core'
+import {
+  BaseStore,
+  type BaseStoreOptions,
+  type ExpressSessionData,
+  type Operation,
+} from '@session-store/core'
+import { describeError, settleWithin, type Uninferred } from '@session-store/core/internal'
 import type { Cluster, Redis } from 'ioredis'
 import { hashSlot } from './hash-slot.js'
 
@@ -9,7 +13,7 @@ import { hashSlot } from './hash-slot.js'
 export type RedisClient = Redis | Cluster
 
 /** Options of {@link RedisStore}, besides everything {@link BaseStoreOptions} offers. */
-export interface RedisStoreOptions<S extends SessionData = SessionData> extends BaseStoreOptions<S> {
+export interface RedisStoreOptions<S extends object = ExpressSessionData> extends BaseStoreOptions<S> {
   /**
    * How many keys each SCAN step asks Redis to look at when enumerating (`ids`, `all`,
    * `length`, `clear`). Larger means fewer round trips, but longer single steps on the server.
@@ -38,8 +42,8 @@ class Waiting {
   declare resolve: (reply: unknown) => void
   declare reject: (reason: unknown) => void
   readonly promise: Promise<unknown>
-  /** Drops the command if the client is still not ready when its caller stops waiting. */
-  timer: NodeJS.Timeout | undefined
+  /** Drops the command once its caller has stopped waiting (the operation's deadline). */
+  onAbort: (() => void) | undefined
 
   constructor(
     readonly verb: Verb,
@@ -76,7 +80,7 @@ interface Commands {
  * write, so many concurrent requests cost one system call, not one each. Enumeration SCANs
  * every master for this store's prefix and nothing else.
  */
-export class RedisStore<S extends SessionData = SessionData> extends BaseStore<S> {
+export class RedisStore<S extends object = ExpressSessionData> extends BaseStore<S> {
   /** The ioredis client the store sends its commands through. */
   readonly client: RedisClient
 
@@ -99,12 +103,13 @@ export class RedisStore<S extends SessionData = SessionData> extends BaseStore<S
    *   closes it unless `closeClient` is set.
    * @param options the store's options; see {@link RedisStoreOptions}.
    */
-  constructor(client: RedisClient, options: RedisStoreOptions<S> = {}) {
+  constructor(client: RedisClient, options: RedisStoreOptions<Uninferred<S>> = {}) {
     super(
       {
         packageName: '@session-store/redis',
         backend: 'redis',
         capabilities: { ttlGranularityMs: 1, maxValueBytes: MAX_VALUE_BYTES },
+        options: ['scanCount', 'closeClient'],
       },
       options,
     )
@@ -146,16 +151,16 @@ export class RedisStore<S extends SessionData = SessionData> extends BaseStore<S
   // ---------------------------------------------------------------------------------------
   // The contract on Redis. Keys carry the prefix; BaseStore checked everything else.
 
-  protected read(key: string): Promise<string | null> {
-    return this.#send('get', key, undefined, undefined, 0) as Promise<string | null>
+  protected read(key: string, op: Operation): Promise<string | null> {
+    return this.#send('get', key, undefined, undefined, 0, op) as Promise<string | null>
   }
 
-  protected write(key: string, value: string, ttlMs: number): Promise<void> {
+  protected write(key: string, value: string, ttlMs: number, op: Operation): Promise<void> {
     // The reply ('OK') means nothing more; the caller only waits for it.
-    return this.#send('set', key, undefined, value, wholeMs(ttlMs)) as Promise<unknown> as Promise<void>
+    return this.#send('set', key, undefined, value, wholeMs(ttlMs), op) as Promise<unknown> as Promise<void>
   }
 
-  protected expire(key: string, ttlMs: number): Promise<void> {
+  protected expire(key: string, ttlMs: number, op: Operation): Promise<void> {
     // With ttl disabled nothing expires, so there is nothing to move. PEXPIRE on a missing key
     // does nothing and answers 0: a touch never re-creates a session.
     if (ttlMs === Number.POSITIVE_INFINITY) return Promise.resolve()
@@ -165,21 +170,28 @@ export class RedisStore<S extends SessionData = SessionData> extends BaseStore<S
       undefined,
       undefined,
       wholeMs(ttlMs),
+      op,
     ) as Promise<unknown> as Promise<void>
   }
 
-  protected remove(key: string): Promise<void> {
-    return this.#unlink(key, undefined)
+  protected remove(key: string, op: Operation): Promise<void> {
+    return this.#unlink(key, undefined, op)
   }
 
-  protected override async readMany(keys: string[]): Promise<(string | null)[]> {
+  /** After a timeout, and every second while disconnected: a stalled server answers no PING. */
+  protected override async ping(op: Operation): Promise<void> {
+    await this.#send('ping', '', undefined, undefined, 0, op)
+  }
+
+  protected override async readMany(keys: string[], op: Operation): Promise<(string | null)[]> {
     if (keys.length === 0) return []
-    if (!this.#isCluster) return (await this.#send('mget', keys[0]!, keys, undefined, 0)) as (string | null)[]
+    if (!this.#isCluster)
+      return (await this.#send('mget', keys[0]!, keys, undefined, 0, op)) as (string | null)[]
     const values: (string | null)[] = new Array(keys.length).fill(null)
     await Promise.all(
       this.#bySlot(keys).map(async (indexes) => {
         const slotKeys = indexes.map((index) => keys[index]!)
-        const slotValues = (await this.#send('mget', slotKeys[0]!, slotKeys, undefined, 0)) as (
+        const slotValues = (await this.#send('mget', slotKeys[0]!, slotKeys, undefined, 0, op)) as (
           | string
           | null
         )[]
@@ -189,13 +201,13 @@ export class RedisStore<S extends SessionData = SessionData> extends BaseStore<S
     return values
   }
 
-  protected override async removeMany(keys: string[]): Promise<void> {
+  protected override async removeMany(keys: string[], op: Operation): Promise<void> {
     if (keys.length === 0) return
-    if (!this.#isCluster) return this.#unlink(keys[0]!, keys)
+    if (!this.#isCluster) return this.#unlink(keys[0]!, keys, op)
     await Promise.all(
       this.#bySlot(keys).map((indexes) => {
         const slotKeys = indexes.map((index) => keys[index]!)
-        return this.#unlink(slotKeys[0]!, slotKeys)
+        return this.#unlink(slotKeys[0]!, slotKeys, op)
       }),
     )
   }
@@ -207,10 +219,10 @@ export class RedisStore<S extends SessionData = SessionData> extends BaseStore<S
    * while the server resizes its table, and keys written or moved during the scan may be
    * missed.
    */
-  protected override async *scan(): AsyncIterable<string[]> {
+  protected override async *scan(op: Operation): AsyncIterable<string[]> {
     // Before the first connection a Cluster knows no masters yet; wait for it like any command.
-    if (!this.#canSend(this.client.status)) await this.#send('ping', '', undefined, undefined, 0)
-    const pattern = `${escapeGlob(this.#clientPrefix + this.keyPrefix)}*`
+    if (!this.#canSend(this.client.status)) await this.#send('ping', '', undefined, undefined, 0, op)
+    const pattern = `${escapeGlob(this.#clientPrefix + this.prefix)}*`
     const nodes = this.#isCluster ? (this.client as Cluster).nodes('master') : [this.client as Redis]
     for (const node of nodes) {
       let cursor = '0'
@@ -223,12 +235,12 @@ export class RedisStore<S extends SessionData = SessionData> extends BaseStore<S
     }
   }
 
-  protected override async shutdown(): Promise<void> {
+  protected override async shutdown(op: Operation): Promise<void> {
     for (const [event, listener] of this.#listeners) this.client.off(event, listener)
     // What callers issued before close() goes out now, ahead of any QUIT.
     this.#uncork()
     this.#releaseWaiting(new Error('the store was closed before Redis was ready'))
-    if (this.#closeClient) await quitWithin(this.client, this.timeout)
+    if (this.#closeClient) await quitWithin(this.client, op.remaining())
   }
 
   // ---------------------------------------------------------------------------------------
@@ -240,7 +252,9 @@ export class RedisStore<S extends SessionData = SessionData> extends BaseStore<S
   // store hands a command to the client only while the client is `ready`:
   // - while the first connection is being made (`wait`, `connecting`, `connect`, before any
   //   outage) a command waits in the store for `ready`, and is dropped unsent once its caller
-  //   has timed out (`timeout`); a request that arrives as the app starts still succeeds;
+  //   has timed out (its operation's signal); a request that arrives as the app starts still
+  //   succeeds. While any command waits, later ones wait behind it, even once the client is
+  //   ready: commands leave in the order they were issued;
   // - once the connection is lost (`close`, `reconnecting`, `end`, and the reconnect attempts
   //   until the next `ready`) a command fails at once with an EBACKEND error: nothing piles
   //   up behind a dead server, and `disconnect` tells express-session to stop asking.
@@ -297,25 +311,28 @@ export class RedisStore<S extends SessionData = SessionData> extends BaseStore<S
   // without a pipeline's extra objects per command; each command still settles its own
   // caller, straight from ioredis. In a Cluster every node's socket is corked the same way.
 
-  #send(verb: Verb, key: string, keys: string[] | undefined, value: string | undefined, ms: number) {
+  #send(
+    verb: Verb,
+    key: string,
+    keys: string[] | undefined,
+    value: string | undefined,
+    ms: number,
+    op: Operation,
+  ): Promise<unknown> {
     const status = this.client.status
-    if (this.#canSend(status)) {
+    if (this.#canSend(status) && this.#waiting.size === 0) {
       this.#corkForThisTurn()
       return issue(this.client as unknown as Commands, verb, key, keys, value, ms)
     }
-    if (!this.#mayWait(status)) return Promise.reject(this.#notReady())
+    if (!this.#canSend(status) && !this.#mayWait(status)) return Promise.reject(this.#notReady())
     const waiting = new Waiting(verb, key, keys, value, ms)
-    // The caller's deadline (BaseStore's) ends at the same moment. Whichever fires first, the
-    // caller gets an ETIMEOUT, and once this timer fires nobody waits for the command any more:
-    // it must never be sent.
-    waiting.timer = setTimeout(() => {
-      if (this.#waiting.delete(waiting)) {
-        waiting.reject(
-          this.error('ETIMEOUT', `Redis was not ready within ${this.timeout} ms; the command was not sent`),
-        )
-      }
-    }, this.timeout)
-    waiting.timer.unref()
+    // Core rejects the caller at the operation's deadline and then aborts its signal: from then
+    // on nobody waits for the command any more, and it must never be sent.
+    const signal = op.signal
+    waiting.onAbort = () => {
+      if (this.#waiting.delete(waiting)) waiting.reject(signal.reason)
+    }
+    signal.addEventListener('abort', waiting.onAbort, { once: true })
     this.#waiting.add(waiting)
     if (status === 'wait') this.client.connect().catch(noop)
     return waiting.promise
@@ -326,13 +343,18 @@ export class RedisStore<S extends SessionData = SessionData> extends BaseStore<S
     if (this.#waiting.size === 0) return
     const waiting = [...this.#waiting]
     this.#waiting.clear()
+    // Released on a turn after `ready`: the connection may have dropped again meanwhile.
+    if (error === undefined && !this.#canSend(this.client.status)) error = this.#notReady()
     for (const each of waiting) {
-      clearTimeout(each.timer)
       if (error === undefined) {
         // This runs on a turn of its own (setImmediate after `ready`): a throw from the client
         // here would be uncaught, so it goes to the command's caller instead.
         try {
-          this.#send(each.verb, each.key, each.keys, each.value, each.ms).then(each.resolve, each.reject)
+          this.#corkForThisTurn()
+          issue(this.client as unknown as Commands, each.verb, each.key, each.keys, each.value, each.ms).then(
+            each.resolve,
+            each.reject,
+          )
         } catch (err) {
           each.reject(err)
         }
@@ -372,17 +394,17 @@ export class RedisStore<S extends SessionData = SessionData> extends BaseStore<S
   }
 
   /** UNLINK frees large values off the main thread; DEL where the server lacks it. */
-  async #unlink(key: string, keys: string[] | undefined): Promise<void> {
+  async #unlink(key: string, keys: string[] | undefined, op: Operation): Promise<void> {
     if (this.#unlinkKnown) {
       try {
-        await this.#send('unlink', key, keys, undefined, 0)
+        await this.#send('unlink', key, keys, undefined, 0, op)
         return
       } catch (err) {
         if (!/unknown command|NOPERM/i.test(describeError(err))) throw err
         this.#unlinkKnown = false
       }
     }
-    await this.#send('del', key, keys, undefined, 0)
+    await this.#send('del', key, keys, undefined, 0, op)
   }
 
   /** Indexes of `keys` grouped by Cluster hash slot, for multi-key commands. */
@@ -448,15 +470,11 @@ async function quitWithin(client: RedisClient, ms: number): Promise<void> {
     client.disconnect()
     return
   }
-  let timer: NodeJS.Timeout | undefined
-  const ended = new Promise<boolean>((resolve) => client.once('end', () => resolve(true)))
-  const late = new Promise<boolean>((resolve) => {
-    timer = setTimeout(resolve, ms, false)
-  })
+  const ended = new Promise<void>((resolve) => client.once('end', () => resolve()))
   client.quit().catch(noop)
-  const graceful = await Promise.race([ended, late])
-  clearTimeout(timer)
-  if (!graceful) client.disconnect()
+  // Within the store's deadline for close(), which then rejects with ETIMEOUT all the same.
+  const outcome = await settleWithin(ended, Math.max(1, ms - 50))
+  if (!outcome.settled) client.disconnect()
 }
 
 function isIoredisClient(client: unknown): client is RedisClient {
