@@ -591,6 +591,108 @@ describe.skipIf(!found)(`MySQLStore on ${found?.description ?? 'no server'}`, ()
         await proxy.close()
       }
     })
+
+    describe('deadlines', () => {
+      it('reports a statement that is merely slow as ETIMEOUT, and stays connected', async () => {
+        // 150,000 live rows of one prefix: counting them takes far longer than 40 ms.
+        const table = newTable()
+        await store({ table, prefix: 'slow:' }).set('first', { n: 1 }) // creates the table
+        const sessions = store({ table, prefix: 'slow:', timeout: 40 })
+        await admin.query(
+          `INSERT INTO \`${table}\` (id, expires, data) SELECT CONCAT('slow:', seq), ?, '{}' FROM seq_1_to_150000`,
+          [Date.now() + 3_600_000],
+        )
+        const events: string[] = []
+        sessions.on('disconnect', () => events.push('disconnect'))
+        expect((await rejection(sessions.length())).code).toBe('ETIMEOUT')
+        expect((await rejection(collect(sessions.ids()).then(() => sessions.clear()))).code).toBe('ETIMEOUT')
+        // Core asks the server once whether it answers; it does, so nothing else happens.
+        await new Promise((resolve) => setTimeout(resolve, 300))
+        expect(events).toEqual([])
+        expect(sessions.connected).toBe(true)
+      })
+
+      it('never runs a statement whose caller timed out while it waited for a connection', async () => {
+        const pool = mysql.createPool({ uri: found!.url, connectionLimit: 1 })
+        try {
+          const sessions = store({ timeout: 200 }, pool)
+          await sessions.set('created', { n: 0 })
+          // The pool's only connection is busy for a second.
+          const busy = pool.query('SELECT SLEEP(1)')
+          expect((await rejection(sessions.set('late', { n: 1 }))).code).toBe('ETIMEOUT')
+          await busy
+          await new Promise((resolve) => setTimeout(resolve, 200))
+          expect(await sessions.get('late')).toBeNull()
+        } finally {
+          await pool.end()
+        }
+      })
+
+      it('bounds the statements waiting for a connection (queueLimit), failing the rest at once', async () => {
+        const pool = mysql.createPool({ uri: found!.url, connectionLimit: 1 })
+        try {
+          const sessions = store({ timeout: 2000, queueLimit: 5 }, pool)
+          await sessions.set('created', { n: 0 })
+          const busy = pool.query('SELECT SLEEP(0.5)')
+          const started = performance.now()
+          const outcomes = await Promise.allSettled(
+            Array.from({ length: 20 }, (_, i) => sessions.get(`s${i}`)),
+          )
+          const failed = outcomes.filter((o) => o.status === 'rejected')
+          expect(failed).toHaveLength(15)
+          for (const outcome of failed) {
+            expect((outcome as PromiseRejectedResult).reason).toMatchObject({ code: 'EBACKEND' })
+            expect(String((outcome as PromiseRejectedResult).reason)).toContain('queueLimit')
+          }
+          expect(performance.now() - started).toBeLessThan(2000)
+          await busy
+        } finally {
+          await pool.end()
+        }
+      })
+
+      it('cancels a statement stalled on a frozen server: its connection goes, the pool recovers', async () => {
+        const { proxy, url } = await proxiedServer()
+        const sessions = new MySQLStore(url.href, { table: newTable(), pruneInterval: 0, timeout: 300 })
+        try {
+          await sessions.set('sid', { n: 1 })
+          await proxy.stall()
+          const stalled = await Promise.allSettled(Array.from({ length: 30 }, () => sessions.get('sid')))
+          for (const outcome of stalled) {
+            expect((outcome as PromiseRejectedResult).reason).toMatchObject({ code: 'ETIMEOUT' })
+          }
+          await proxy.restore()
+          await eventually(async () => (await sessions.get('sid').catch(() => null)) !== null, 15_000)
+          expect(await sessions.get('sid')).toEqual({ n: 1 })
+        } finally {
+          await proxy.restore()
+          await sessions.close()
+          await proxy.close()
+        }
+      })
+
+      it("types a driver's own TypeError as EBACKEND, with the driver's error as its cause", async () => {
+        const sessions = store()
+        // mysql2 throws a TypeError of its own for a column value it cannot bind: a pool whose
+        // execute() is handed an unusable statement stands in for any driver-side throw.
+        const broken = new Proxy(admin.pool, {
+          get(target, property, receiver) {
+            if (property === 'getConnection') {
+              return () => {
+                throw new TypeError('Bind parameters must not contain undefined')
+              }
+            }
+            const value = Reflect.get(target, property, receiver)
+            return typeof value === 'function' ? value.bind(target) : value
+          },
+        })
+        const viaBroken = store({}, broken)
+        const err = await rejection(viaBroken.get('x'))
+        expect(err).toBeInstanceOf(SessionStoreError)
+        expect(err).toMatchObject({ code: 'EBACKEND', backend: 'mysql', cause: expect.any(TypeError) })
+        expect(await sessions.get('x')).toBeNull()
+      })
+    })
   })
 })
 
