@@ -361,8 +361,8 @@ export interface BadOptionsCase {
 }
 
 /**
- * The options every store takes from BaseStore<SessionData>, each with a bad value, for `make` to pass to
- * the store's constructor.
+ * The options every store takes from BaseStore, each with a bad value, and options no store
+ * takes (a misspelling, another store's spelling), for `make` to pass to the store's constructor.
  */
 export function commonBadOptions(make: (options: Record<string, unknown>) => unknown): BadOptionsCase[] {
   const cases: Array<[string, Record<string, unknown>]> = [
@@ -380,6 +380,9 @@ export function commonBadOptions(make: (options: Record<string, unknown>) => unk
     ['a serializer without parse', { serializer: { stringify: JSON.stringify } }],
     ['options given as a string', 'ttl=60' as unknown as Record<string, unknown>],
     ['options given as null', null as unknown as Record<string, unknown>],
+    ['disableTouch given as a string', { disableTouch: 'true' }],
+    ["connect-redis' disableTTL", { disableTTL: true }],
+    ['a misspelt option', { touchafter: 60 }],
   ]
   return cases.map(([what, options]) => ({ what, create: () => make(options) }))
 }

@@ -168,6 +168,36 @@ describe.skipIf(!canStartMemcached())('MemcachedStore when memcached servers fai
     }
   })
 
+  it('once a server has timed out, fails its sessions at once, naming it, until its health check passes', async () => {
+    const proxy = await tcpProxy(servers[0]!)
+    const store = new MemcachedStore(`${proxy.host}:${proxy.port}`, {
+      prefix: freshPrefix(),
+      timeout: 1000,
+      healthCheckInterval: 200,
+    })
+    stores.push(store)
+    try {
+      await store.set('a', { a: 1 })
+      await proxy.stall()
+      try {
+        await expect(store.get('a')).rejects.toMatchObject({ code: 'ETIMEOUT' })
+        // Known to be stalled now: no second wait of the whole timeout.
+        const started = performance.now()
+        const again = await rejection(store.get('a'))
+        expect(performance.now() - started).toBeLessThan(200)
+        expect(again).toMatchObject({ code: 'ETIMEOUT' })
+        expect(again.message).toContain(`${proxy.host}:${proxy.port}`)
+      } finally {
+        await proxy.restore()
+      }
+      await eventually(async () => (await store.get('a').catch(() => null)) !== null, 'the server back')
+      expect(await store.get('a')).toEqual({ a: 1 })
+    } finally {
+      await store.close()
+      await proxy.close()
+    }
+  })
+
   it('keys move to another server only with the client option remove: true, and it says so', async () => {
     const [first, second] = servers
     const store = new MemcachedStore([first!.url, second!.url], {
