@@ -301,15 +301,23 @@ export abstract class BaseStore<S extends object = ExpressSessionData>
   // The contract, with callbacks. Callback forms type the session as `any`: express-session,
   // @fastify/session and koa each declare a session type of their own for the store they are
   // given, and one store must be assignable to all of them. The promise forms return `S` and
-  // take `S` or any session (a store keeps whatever JSON object it is given).
+  // take `S` or any object: a store keeps whatever JSON object it is given, and the frameworks
+  // declare their session types as interfaces, which no index-signature type accepts.
 
   /** Resolves the session, or `null` when there is none or it cannot be decoded. */
   get(sid: string): Promise<S | null>
   /** express-session and @fastify/session: the session, or null, through the callback. */
   // biome-ignore lint/suspicious/noExplicitAny: see the note above
   get(sid: string, callback: (err: any, session?: any) => void): void
-  /** koa-session: `get(key, maxAge, { rolling, ctx })`; the extra arguments are ignored. */
-  get(sid: string, maxAge: unknown, options: unknown): Promise<S | null>
+  /**
+   * koa-session: `get(key, maxAge, { rolling, ctx })`; the extra arguments are ignored. Typed
+   * `any` like the callback forms: @types/koa-generic-session declares a missing session as
+   * `undefined` where every store (ours, koa's own) resolves `null`, which both frameworks
+   * accept; this form is the one that makes a store assignable there. `get(sid)` above is the
+   * one a call resolves to.
+   */
+  // biome-ignore lint/suspicious/noExplicitAny: see the note above
+  get(sid: string, maxAge?: unknown, options?: unknown): Promise<any>
   get(sid: string, ...rest: unknown[]): Promise<S | null> | undefined {
     return settle(
       attempt(() => this.#get(sid)),
@@ -322,14 +330,14 @@ export abstract class BaseStore<S extends object = ExpressSessionData>
    * `'session'`) or express-session's callback; without a ttl the cookie decides.
    * An expiry in the past deletes the session instead.
    */
-  set(sid: string, session: S | SessionData, ttlMs?: TtlArgument): Promise<void>
+  set(sid: string, session: S | object, ttlMs?: TtlArgument): Promise<void>
   /** express-session and @fastify/session. */
   // biome-ignore lint/suspicious/noExplicitAny: see the note above
   set(sid: string, session: any, callback: (err?: any) => void): void
   /** koa-session: `set(key, session, maxAge, { rolling, changed, ctx })`. */
-  set(sid: string, session: S | SessionData, ttlMs: TtlArgument | undefined, options: unknown): Promise<void>
-  set(sid: string, session: S | SessionData, ttlMs: TtlArgument | undefined, callback: Callback): void
-  set(sid: string, session: S | SessionData, ...rest: unknown[]): Promise<void> | undefined {
+  set(sid: string, session: S | object, ttlMs: TtlArgument | undefined, options: unknown): Promise<void>
+  set(sid: string, session: S | object, ttlMs: TtlArgument | undefined, callback: Callback): void
+  set(sid: string, session: S | object, ...rest: unknown[]): Promise<void> | undefined {
     return settle(
       attempt(() => this.#set(sid, session, ttlArgument(rest[0]))),
       lastCallback(rest),
@@ -353,10 +361,10 @@ export abstract class BaseStore<S extends object = ExpressSessionData>
    * Moves the session's expiry without rewriting it, following `disableTouch` and
    * `touchAfter`. Never re-creates a session that was destroyed or expired.
    */
-  touch(sid: string, session: S | SessionData, ttlMs?: TtlArgument): Promise<void>
+  touch(sid: string, session: S | object, ttlMs?: TtlArgument): Promise<void>
   // biome-ignore lint/suspicious/noExplicitAny: see the note above
   touch(sid: string, session: any, callback: (err?: any) => void): void
-  touch(sid: string, session: S | SessionData, ...rest: unknown[]): Promise<void> | undefined {
+  touch(sid: string, session: S | object, ...rest: unknown[]): Promise<void> | undefined {
     return settle(
       attempt(() => this.#touch(sid, session, ttlArgument(rest[0]))),
       lastCallback(rest),
@@ -446,7 +454,7 @@ export abstract class BaseStore<S extends object = ExpressSessionData>
   }
 
   /** express-session: turn loaded data into its Session, with `cookie.expires` as a Date. */
-  createSession(req: ExpressRequest, session: S): ExpressSession {
+  createSession(req: ExpressRequest, session: S | object): ExpressSession {
     return createExpressSession(req, session as SessionData) as ExpressSession
   }
 
@@ -513,7 +521,7 @@ export abstract class BaseStore<S extends object = ExpressSessionData>
     )
   }
 
-  #set(sid: string, session: S | SessionData, explicitTtl: TtlArgument | undefined): Promise<void> {
+  #set(sid: string, session: S | object, explicitTtl: TtlArgument | undefined): Promise<void> {
     const key = this.#key(sid, 'set')
     if (session === null || typeof session !== 'object' || Array.isArray(session)) {
       throw new TypeError(`[${this.packageName}] [${this.backend}] set: session must be an object`)
@@ -531,7 +539,7 @@ export abstract class BaseStore<S extends object = ExpressSessionData>
     return this.#run('destroy', key, (op) => this.remove(key, op))
   }
 
-  #touch(sid: string, session: S | SessionData, explicitTtl: TtlArgument | undefined): Promise<void> {
+  #touch(sid: string, session: S | object, explicitTtl: TtlArgument | undefined): Promise<void> {
     const key = this.#key(sid, 'touch')
     if (this.#touchPolicy.skips(sid)) return this.#openOrThrow('touch')
     const ttlMs = this.#ttlMs((session ?? {}) as S, explicitTtl)

@@ -35,11 +35,11 @@ export interface SessionStore<S extends object = SessionData> {
   /** Resolves the session, or `null` when there is none (never an error for absence). */
   get(sid: string): Promise<S | null>
   /** Replaces the whole session; `ttlMs` overrides the lifetime taken from the cookie. */
-  set(sid: string, session: S | SessionData, ttlMs?: TtlArgument): Promise<void>
+  set(sid: string, session: S | object, ttlMs?: TtlArgument): Promise<void>
   /** Removes the session; resolves also when there was none. */
   destroy(sid: string): Promise<void>
   /** Moves the expiry without changing the data, and never re-creates a missing session. */
-  touch?(sid: string, session: S | SessionData, ttlMs?: TtlArgument): Promise<void>
+  touch?(sid: string, session: S | object, ttlMs?: TtlArgument): Promise<void>
   /** Every live sid of this store's namespace, streamed. */
   ids?(): AsyncIterable<string>
   /** Every live session of this store's namespace. */
