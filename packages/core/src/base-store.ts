@@ -22,7 +22,6 @@ import type {
   Callback,
   KeyBoundSerializer,
   Serializer,
-  SessionData,
   SessionStore,
   StoreCapabilities,
   TtlArgument,
@@ -455,7 +454,7 @@ export abstract class BaseStore<S extends object = ExpressSessionData>
 
   /** express-session: turn loaded data into its Session, with `cookie.expires` as a Date. */
   createSession(req: ExpressRequest, session: S | object): ExpressSession {
-    return createExpressSession(req, session as SessionData) as ExpressSession
+    return createExpressSession(req, session) as ExpressSession
   }
 
   // ---------------------------------------------------------------------------------------

@@ -86,8 +86,11 @@ function loadExpressSession(): ExpressSessionModule {
  * Session, and attach the Session to the request. A session written by a Koa or Fastify app
  * has no cookie; it gets a fresh one rather than crashing the request.
  */
-export function createExpressSession(req: unknown, data: SessionData): object {
+export function createExpressSession(req: unknown, loaded: object): object {
   const { Cookie, Session } = loadExpressSession()
+  // Whatever the app's session type, what express-session stored is a JSON object whose
+  // `cookie` (when it has one) is the cookie express-session serialised.
+  const data = loaded as SessionData
   const stored: SessionCookie = data.cookie ?? {}
   const cookie = new Cookie(stored)
   if (typeof stored.expires === 'string') cookie.expires = new Date(stored.expires)

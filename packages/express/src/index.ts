@@ -36,24 +36,24 @@ export interface ExpressStore extends EventEmitter {
  * holds the request, so it should bound its own operations (as every BaseStore does).
  */
 export function toExpressStore<S extends object>(store: SessionStore<S>): ExpressStore {
-  if (isSessionStore(store)) return store as unknown as ExpressStore
+  if (isSessionStore(store)) return store
   if (store === null || typeof store !== 'object' || typeof store.get !== 'function') {
     throw new TypeError(
       '[@session-store/express] [express-session] toExpressStore: expected a store with get, set and destroy',
     )
   }
-  return new ContractStoreForExpress(store as unknown as SessionStore)
+  return new ContractStoreForExpress(store)
 }
 
-class ContractStoreForExpress extends EventEmitter implements ExpressStore {
-  readonly #store: SessionStore
+class ContractStoreForExpress<S extends object> extends EventEmitter implements ExpressStore {
+  readonly #store: SessionStore<S>
   declare generate?: (req: ExpressRequest) => void
   declare touch?: ExpressStore['touch']
   declare all?: ExpressStore['all']
   declare length?: ExpressStore['length']
   declare clear?: ExpressStore['clear']
 
-  constructor(store: SessionStore) {
+  constructor(store: SessionStore<S>) {
     super()
     this.#store = store
     if (store instanceof EventEmitter) {
@@ -67,7 +67,7 @@ class ContractStoreForExpress extends EventEmitter implements ExpressStore {
     if (clear) this.clear = (cb) => deliver(clear.call(store), cb)
   }
 
-  get(sid: string, callback: Callback<SessionData | null>): void {
+  get(sid: string, callback: Callback<S | null>): void {
     deliver(this.#store.get(sid), callback)
   }
 
@@ -98,7 +98,7 @@ class ContractStoreForExpress extends EventEmitter implements ExpressStore {
     })
   }
 
-  createSession(req: ExpressRequest, data: SessionData): ExpressSession {
+  createSession(req: ExpressRequest, data: S | object): ExpressSession {
     return createExpressSession(req, data) as ExpressSession
   }
 }

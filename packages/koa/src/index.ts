@@ -24,7 +24,7 @@ export interface KoaStore<S extends object = SessionData> {
  * does).
  */
 export function toKoaStore<S extends object>(store: SessionStore<S>): KoaStore<S> {
-  if (isSessionStore(store)) return store as unknown as KoaStore<S>
+  if (isSessionStore(store)) return store
   if (store === null || typeof store !== 'object' || typeof store.get !== 'function') {
     throw new TypeError('[@session-store/koa] [koa] toKoaStore: expected a store with get, set and destroy')
   }
