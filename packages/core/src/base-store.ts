@@ -2,6 +2,7 @@
 // the parts that each live in a module of their own (deadlines, touch policy, enumeration,
 // option checking, express-session compatibility) and keeps only what joins them.
 
+import { createHash } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { isBranded, RAW_WRITE, STORE_BRAND } from './brand.js'
 import { jsonSerializer } from './codec.js'
@@ -17,6 +18,7 @@ import {
 } from './express-session.js'
 import { BASE_OPTION_NAMES, unknownOptions } from './options.js'
 import { TouchPolicy } from './touch-policy.js'
+import { operationChannel } from './tracing.js'
 import { DEFAULT_TTL_SECONDS, resolveTtlMs, type TtlOption } from './ttl.js'
 import type {
   Callback,
@@ -75,6 +77,15 @@ export interface BaseStoreOptions<S extends object = ExpressSessionData> {
    * @default jsonSerializer (JSON, hardened against prototype pollution)
    */
   serializer?: Serializer
+  /**
+   * Keep a SHA-256 digest of each sid instead of the sid: the backend key is the prefix plus
+   * the digest (43 characters of base64url), so a dump of the backend holds no sid a thief
+   * could present. `ids()` then yields opaque ids (`sha256:<digest>`), which `get`, `destroy`
+   * and `touch` accept. Turning it on for a running deployment is a cut-over: sessions written
+   * before are no longer found.
+   * @default false
+   */
+  hashSids?: boolean
 }
 
 /** Who a store is, for error messages, option checks and capability checks. */
@@ -111,6 +122,14 @@ export interface StoreEvents {
   error: [error: Error]
   /** The store works, in a way other than configured (a fallback); said once, not repeated. */
   warning: [warning: SessionStoreError]
+  /** A session was written. The id is `sha256:` and the sid's digest: never the sid in clear. */
+  saved: [id: string]
+  /** A session's expiry was moved (a touch that reached the backend). */
+  touched: [id: string]
+  /** A session was destroyed (logout, regenerate, an expiry in the past). */
+  destroyed: [id: string]
+  /** A read found no session (absent, expired or corrupt). */
+  miss: [id: string]
 }
 
 /** How often a disconnected store with a `ping` asks whether the backend is back. */
@@ -186,6 +205,7 @@ export abstract class BaseStore<S extends object = ExpressSessionData>
   readonly #keyBound: boolean
   readonly #touchPolicy: TouchPolicy
   readonly #deadlines: DeadlineQueue
+  readonly #hashSids: boolean
   #enumeration: Enumeration<S> | undefined
   #connected = true
   #closed = false
@@ -219,7 +239,7 @@ export abstract class BaseStore<S extends object = ExpressSessionData>
     if (!(typeof touchAfter === 'number' && Number.isFinite(touchAfter) && touchAfter >= 0)) {
       fail(`touchAfter must be a number of seconds >= 0, got ${String(touchAfter)}`)
     }
-    for (const flag of ['disableTtl', 'disableTouch'] as const) {
+    for (const flag of ['disableTtl', 'disableTouch', 'hashSids'] as const) {
       if (options[flag] !== undefined && typeof options[flag] !== 'boolean') {
         fail(`${flag} must be a boolean, got ${typeof options[flag]}`)
       }
@@ -236,6 +256,7 @@ export abstract class BaseStore<S extends object = ExpressSessionData>
     this.#timeout = timeout
     this.#serializer = serializer
     this.#keyBound = serializer.keyBound === true
+    this.#hashSids = options.hashSids === true
     this.#deadlines = new DeadlineQueue(
       timeout,
       (op) => this.error('ETIMEOUT', `${op.name} timed out after ${timeout} ms`, op.name),
@@ -515,9 +536,27 @@ export abstract class BaseStore<S extends object = ExpressSessionData>
 
   #get(sid: string): Promise<S | null> {
     const key = this.#key(sid, 'get')
-    return this.#run('get', key, (op) => this.read(key, op)).then((text) =>
-      text === null ? null : this.#decode(text, sid, key),
-    )
+    return this.#run('get', key, (op) => this.read(key, op)).then((text) => {
+      const session = text === null ? null : this.#decode(text, sid, key)
+      if (session === null) this.#lifecycle('miss', sid)
+      return session
+    })
+  }
+
+  /** The operation, followed by its lifecycle event when someone listens (no extra step otherwise). */
+  #observed(event: 'saved' | 'touched' | 'destroyed', sid: string, done: Promise<void>): Promise<void> {
+    return this.listenerCount(event) === 0 ? done : done.then(() => this.#lifecycle(event, sid))
+  }
+
+  /** Emits a lifecycle event, with the sid hashed; costs nothing while nobody listens. */
+  #lifecycle(event: 'saved' | 'touched' | 'destroyed' | 'miss', sid: string): void {
+    if (this.listenerCount(event) === 0) return
+    try {
+      this.emit(event, HASHED_ID_MARK + digestOf(sid))
+    } catch (listenerError) {
+      // A listener's failure is not the operation's.
+      this.reportError(listenerError instanceof Error ? listenerError : new Error(String(listenerError)))
+    }
   }
 
   #set(sid: string, session: S | object, explicitTtl: TtlArgument | undefined): Promise<void> {
@@ -528,14 +567,22 @@ export abstract class BaseStore<S extends object = ExpressSessionData>
     const ttlMs = this.#ttlMs(session as S, explicitTtl)
     if (ttlMs <= 0) return this.#destroy(sid)
     const value = this.#encode(session, key)
-    const written = this.#run('set', key, (op) => this.write(key, value, ttlMs, op))
+    const written = this.#observed(
+      'saved',
+      sid,
+      this.#run('set', key, (op) => this.write(key, value, ttlMs, op)),
+    )
     return this.#touchPolicy.tracksWrites ? written.then(() => this.#touchPolicy.wrote(sid)) : written
   }
 
   #destroy(sid: string): Promise<void> {
     const key = this.#key(sid, 'destroy')
     this.#touchPolicy.forget(sid)
-    return this.#run('destroy', key, (op) => this.remove(key, op))
+    return this.#observed(
+      'destroyed',
+      sid,
+      this.#run('destroy', key, (op) => this.remove(key, op)),
+    )
   }
 
   #touch(sid: string, session: S | object, explicitTtl: TtlArgument | undefined): Promise<void> {
@@ -543,7 +590,11 @@ export abstract class BaseStore<S extends object = ExpressSessionData>
     if (this.#touchPolicy.skips(sid)) return this.#openOrThrow('touch')
     const ttlMs = this.#ttlMs((session ?? {}) as S, explicitTtl)
     if (ttlMs <= 0) return this.#destroy(sid)
-    const touched = this.#run('touch', key, (op) => this.expire(key, ttlMs, op))
+    const touched = this.#observed(
+      'touched',
+      sid,
+      this.#run('touch', key, (op) => this.expire(key, ttlMs, op)),
+    )
     return this.#touchPolicy.tracksWrites ? touched.then(() => this.#touchPolicy.wrote(sid)) : touched
   }
 
@@ -563,7 +614,7 @@ export abstract class BaseStore<S extends object = ExpressSessionData>
         remove: (key, op) => this.remove(key, op),
       },
       run: (name, work) => this.#run(name, undefined, work),
-      sidOf: (key) => this.sidOf(key),
+      sidOf: this.#hashSids ? (key) => HASHED_ID_MARK + this.sidOf(key) : (key) => this.sidOf(key),
       decode: (text, sid, key) => this.#decode(text, sid, key),
     })
     return this.#enumeration
@@ -595,7 +646,7 @@ export abstract class BaseStore<S extends object = ExpressSessionData>
         `[${this.packageName}] [${this.backend}] ${operation}: sid must be a non-empty, well-formed string, got ${got}`,
       )
     }
-    return this.keyOf(sid)
+    return this.keyOf(this.#hashSids ? digestOf(sid) : sid)
   }
 
   #ttlMs(session: S, explicit: TtlArgument | undefined): number {
@@ -679,6 +730,21 @@ export abstract class BaseStore<S extends object = ExpressSessionData>
     key: string | undefined,
     work: (op: Operation) => Promise<T>,
     evenIfClosed = false,
+  ): Promise<T> {
+    const channel = operationChannel(name)
+    if (!channel.hasSubscribers) return this.#runUntraced(name, key, work, evenIfClosed)
+    return channel.tracePromise(() => this.#runUntraced(name, key, work, evenIfClosed), {
+      backend: this.backend,
+      prefix: this.prefix,
+      operation: name,
+    })
+  }
+
+  #runUntraced<T>(
+    name: string,
+    key: string | undefined,
+    work: (op: Operation) => Promise<T>,
+    evenIfClosed: boolean,
   ): Promise<T> {
     if (this.#closed && !evenIfClosed) {
       return Promise.reject(this.error('ECLOSED', `${name}: the store is closed`, name))
@@ -770,6 +836,15 @@ export abstract class BaseStore<S extends object = ExpressSessionData>
 }
 
 Object.defineProperty(BaseStore.prototype, STORE_BRAND, { value: true })
+
+/** How `ids()` marks the opaque id of a store with `hashSids`: the digest itself follows. */
+const HASHED_ID_MARK = 'sha256:'
+
+/** The digest a `hashSids` store keeps for a sid; an opaque id from `ids()` is one already. */
+function digestOf(sid: string): string {
+  if (sid.startsWith(HASHED_ID_MARK)) return sid.slice(HASHED_ID_MARK.length)
+  return createHash('sha256').update(sid).digest('base64url')
+}
 
 /** Whether a value is one of our stores, from any copy of this package. */
 export function isSessionStore(value: unknown): value is BaseStore<object> {

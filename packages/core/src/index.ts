@@ -5,6 +5,7 @@ export type { Operation } from './deadline.js'
 export { SessionStoreError, type SessionStoreErrorCode } from './errors.js'
 export type { ExpressSessionData } from './express-session.js'
 export { MemoryStore, type MemoryStoreOptions } from './memory-store.js'
+export type { OperationTrace } from './tracing.js'
 export type { TtlOption } from './ttl.js'
 export type {
   Callback,

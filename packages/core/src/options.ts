@@ -10,6 +10,7 @@ export const BASE_OPTION_NAMES: readonly string[] = [
   'touchAfter',
   'timeout',
   'serializer',
+  'hashSids',
 ]
 
 /**
