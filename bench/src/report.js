@@ -20,7 +20,7 @@ import { formatMb, formatMs, formatRate, pairedRatio } from './measure.js'
  * @typedef {object} EnumerationResult
  * @property {string} backend
  * @property {string} subject display name
- * @property {'ours' | 'alt'} role
+ * @property {'ours' | 'alt' | 'feature'} role
  * @property {number} count
  * @property {Record<string, EnumerationOperation[]>} operations one entry per repeat
  * @property {string} [failed]
@@ -121,6 +121,21 @@ export function verdicts(run) {
         shown: ratio(value),
         pass: minimum === undefined ? undefined : Number.isFinite(value) && value >= minimum,
       })
+    for (const feature of subjectsOf(cell.backend, 'feature')) {
+      // What the option costs: the variant's rate over our store's, no target.
+      const s = cell.subjects[feature]
+      list.push({
+        group: 'store',
+        backend: cell.backend,
+        row,
+        column: `${feature} / ours`,
+        target: undefined,
+        where: row,
+        value: speedup(s, ours),
+        shown: ratio(speedup(s, ours)),
+        pass: undefined,
+      })
+    }
     for (const raw of subjectsOf(cell.backend, 'raw')) {
       const applies = cell.concurrency === 64 && cell.singleOperation
       add(`ours / ${raw}`, speedup(ours, cell.subjects[raw]), applies ? TARGETS.raw : undefined)
@@ -319,6 +334,7 @@ export function ratioTables(run, list) {
   const out = []
   const targetOf = (/** @type {string} */ column) => {
     if (column.startsWith('ours / best')) return `≥ ${TARGETS.redisBestAlternative} at c64`
+    if (column.endsWith(' / ours')) return 'cost of the option, 1.00 = free'
     const role = run.subjects.find((s) => column === `ours / ${s.name}`)?.role
     if (role === 'raw') return `≥ ${TARGETS.raw.toFixed(2)} at c64, single operations`
     return `≥ ${TARGETS.alternative.toFixed(1)}`

@@ -13,6 +13,7 @@
 //   plus plain JSON.stringify/JSON.parse, the least any session store has to do;
 // - prefixes differ per subject so that subjects never see each other's keys.
 
+import { tracingChannel } from 'node:diagnostics_channel'
 import { createRequire } from 'node:module'
 import { promisify } from 'node:util'
 import { MemoryStore } from '@session-store/core'
@@ -52,13 +53,13 @@ export const EMS_TABLE = 'bench_ems_sessions'
  * @property {any} [koa] the object to hand to koa-generic-session, when it works there
  * @property {any} [native] the store object itself (enumeration calls its own methods)
  * @property {() => Promise<void>} close releases clients and timers
- * @typedef {'ours' | 'alt' | 'raw'} Role
+ * @typedef {'ours' | 'alt' | 'raw' | 'feature'} Role
  * @typedef {object} Subject
  * @property {string} name short label used in tables
  * @property {string} backend redis | memcached | mysql | mongodb | memory
  * @property {Role} role
  * @property {string} package the npm package whose version the report shows
- * @property {(options?: { touchAfter?: number }) => Promise<Instance>} create
+ * @property {(options?: { touchAfter?: number, hashSids?: boolean }) => Promise<Instance>} create
  * @property {string} [unavailable] why the subject cannot run here
  * @typedef {{ redis?: string, memcached?: string, mysql?: string, mongodb?: string }} ServerUrls
  */
@@ -491,6 +492,43 @@ async function mongoSubjects(url) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The cost of options against off: our store again, with one option on. Reported as the
+// variant's rate over our store's, in the same run (1.00: free).
+
+/** Subscribes a do-nothing subscriber to every operation's tracing channel, in this process. */
+function subscribeTracing() {
+  const nothing = { start() {}, end() {}, asyncStart() {}, asyncEnd() {}, error() {} }
+  for (const operation of ['get', 'set', 'touch', 'destroy']) {
+    tracingChannel(`session-store:${operation}`).subscribe(nothing)
+  }
+}
+
+/**
+ * `ours hashSids` and `ours traced` (a diagnostics_channel subscriber listening) for a backend.
+ * @param {Subject} ours
+ * @returns {Subject[]}
+ */
+function featureVariants(ours) {
+  return [
+    {
+      ...ours,
+      name: 'ours hashSids',
+      role: 'feature',
+      create: (options = {}) => ours.create({ ...options, hashSids: true }),
+    },
+    {
+      ...ours,
+      name: 'ours traced',
+      role: 'feature',
+      create: (options) => {
+        subscribeTracing()
+        return ours.create(options)
+      },
+    },
+  ]
+}
+
+// ---------------------------------------------------------------------------------------------
 // In memory.
 
 /** @returns {Subject[]} */
@@ -532,12 +570,21 @@ function memorySubjects() {
  */
 export async function allSubjects(urls) {
   /** @type {Record<string, Subject[]>} */
-  const byBackend = { memory: memorySubjects() }
-  if (urls.redis) byBackend.redis = redisSubjects(urls.redis)
+  const byBackend = { memory: withFeatures(memorySubjects()) }
+  if (urls.redis) byBackend.redis = withFeatures(redisSubjects(urls.redis))
   if (urls.memcached) byBackend.memcached = await memcachedSubjects(urls.memcached)
   if (urls.mysql) byBackend.mysql = mysqlSubjects(urls.mysql)
   if (urls.mongodb) byBackend.mongodb = await mongoSubjects(urls.mongodb)
   return byBackend
+}
+
+/**
+ * The subjects, with the option variants of our store after them.
+ * @param {Subject[]} subjects
+ */
+function withFeatures(subjects) {
+  const ours = subjects.find((s) => s.role === 'ours')
+  return ours ? [...subjects, ...featureVariants(ours)] : subjects
 }
 
 /**
