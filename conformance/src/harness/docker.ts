@@ -12,6 +12,7 @@ export const DOCKER_IMAGES = {
   memcached: 'memcached:1.6-alpine',
   mongodb: 'mongo:8.0',
   mysql: 'mysql:8.4',
+  postgres: 'postgres:17-alpine',
 } as const satisfies Partial<Record<BackendName, string>>
 
 /** The backends that have a Docker recipe (a cluster or a sentinel setup has none). */
@@ -67,8 +68,17 @@ export async function startDockerServer(backend: DockerBackend): Promise<Started
         // data dir; only the final server logs "ready for connections" together with port 3306.
         .withWaitStrategy(Wait.forLogMessage(/ready for connections.*port: 3306/))
         .withStartupTimeout(120_000),
+    postgres: () =>
+      new GenericContainer(image)
+        .withExposedPorts(5432)
+        .withEnvironment({ POSTGRES_HOST_AUTH_METHOD: 'trust', POSTGRES_DB: 'test' })
+        // Like MySQL's, the entrypoint first runs a temporary server; the final one logs this twice.
+        .withWaitStrategy(Wait.forLogMessage(/database system is ready to accept connections/, 2))
+        .withStartupTimeout(120_000),
   } satisfies Record<DockerBackend, () => InstanceType<typeof GenericContainer>>
-  const containerPort = { redis: 6379, memcached: 11211, mongodb: 27017, mysql: 3306 }[backend]
+  const containerPort = { redis: 6379, memcached: 11211, mongodb: 27017, mysql: 3306, postgres: 5432 }[
+    backend
+  ]
   const container = await recipes[backend]().start()
   // testcontainers may report "localhost"; the stores' clients then try ::1 first.
   const host = container.getHost() === 'localhost' ? '127.0.0.1' : container.getHost()

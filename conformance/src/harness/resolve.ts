@@ -2,6 +2,7 @@ import { type DockerBackend, dockerAvailable, startDockerServer } from './docker
 import { mysqlGreetingVersion, startMariadb } from './mariadb.js'
 import { memcachedVersion, startMemcached } from './memcached.js'
 import { mongodVersion, startMongod } from './mongodb.js'
+import { postgresBinDir, postgresVersion, startPostgres } from './postgres.js'
 import { findBinary, tcpReachable } from './process.js'
 import { redisCommand, redisVersion, startRedis, startRedisCluster, startRedisSentinel } from './redis.js'
 import {
@@ -318,6 +319,34 @@ const RECIPES: Record<BackendName, BackendRecipe> = {
     ),
     docker: 'mysql',
   },
+  postgres: {
+    envNames: 'POSTGRES_URL',
+    async fromEnv(env) {
+      const value = env.POSTGRES_URL
+      if (!value) return undefined
+      const target = urlHostPort(value, 'POSTGRES_URL', 5432)
+      await mustAnswer(tcpReachable(target, 3_000), 'POSTGRES_URL', redactUrl(value))
+      return {
+        server: {
+          backend: 'postgres',
+          source: 'env',
+          description: `postgres at ${redactUrl(value)} (from POSTGRES_URL)`,
+          ...target,
+          url: value,
+          nodes: [target],
+        },
+      }
+    },
+    binaries: 'initdb and postgres (on PATH or in /usr/lib/postgresql/*/bin)',
+    hasBinaries: (path) => postgresBinDir(path) !== undefined,
+    fromBinary: fromPrivate(
+      'postgres',
+      startPostgres,
+      async (s) =>
+        `PostgreSQL ${await postgresVersion(postgresBinDir()!)}, private instance on ${s.host}:${s.port}`,
+    ),
+    docker: 'postgres',
+  },
   mongodb: {
     envNames: 'MONGO_URL',
     async fromEnv(env) {
@@ -358,6 +387,7 @@ function dockerFound(backend: BackendName, docker: DockerBackend): () => Promise
       redis: `redis://${hostPort}`,
       memcached: hostPort,
       mysql: `mysql://root@${hostPort}/test`,
+      postgres: `postgres://postgres@${hostPort}/test`,
       mongodb: `mongodb://${hostPort}`,
     }[docker]
     return {
@@ -384,6 +414,7 @@ const PACKAGE_BACKENDS: Record<string, readonly BackendName[]> = {
   redis: ['redis', 'redis-cluster', 'redis-sentinel'],
   memcached: ['memcached'],
   mysql: ['mysql'],
+  postgres: ['postgres'],
   mongodb: ['mongodb'],
 }
 

@@ -1,5 +1,12 @@
 /** The backends the harness can provide a server for. */
-export type BackendName = 'redis' | 'redis-cluster' | 'redis-sentinel' | 'memcached' | 'mysql' | 'mongodb'
+export type BackendName =
+  | 'redis'
+  | 'redis-cluster'
+  | 'redis-sentinel'
+  | 'memcached'
+  | 'mysql'
+  | 'postgres'
+  | 'mongodb'
 
 /** Every backend name, in the order the run summary lists them. */
 export const BACKEND_NAMES: readonly BackendName[] = [
@@ -8,6 +15,7 @@ export const BACKEND_NAMES: readonly BackendName[] = [
   'redis-sentinel',
   'memcached',
   'mysql',
+  'postgres',
   'mongodb',
 ]
 
@@ -32,7 +40,7 @@ export interface ServerFound {
   port: number
   /**
    * What a client connects to: `redis://HOST:PORT`, `HOST:PORT` for memcached,
-   * `mysql://root@HOST:PORT/test`, `mongodb://HOST:PORT`. For a cluster, the first master.
+   * `mysql://root@HOST:PORT/test`, `postgres://postgres@HOST:PORT/test`, `mongodb://HOST:PORT`. For a cluster, the first master.
    */
   url: string
   /** Every node: all memcached servers, the cluster's masters, or the sentinels. */

@@ -56,6 +56,7 @@ const BACKEND_ENV: Record<string, { backend: BackendName; env: string; value: 'u
   '@session-store/memcached': { backend: 'memcached', env: 'MEMCACHED_SERVERS', value: 'nodes' },
   '@session-store/mysql': { backend: 'mysql', env: 'MYSQL_URL', value: 'url' },
   '@session-store/mongodb': { backend: 'mongodb', env: 'MONGO_URL', value: 'url' },
+  '@session-store/postgres': { backend: 'postgres', env: 'POSTGRES_URL', value: 'url' },
 }
 
 function backendsOf(snippet: Snippet) {
