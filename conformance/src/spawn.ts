@@ -1,21 +1,30 @@
 import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import type { ClauseId } from './clause.js'
+import type { ClauseId, Finding, Level, StoreDialect } from './clause.js'
 
-/** The `--json` report of the runner CLI. */
+/** The `--json` report of the runner CLI: the report of `runConformance`, without the errors. */
 export interface CliReport {
-  dialect: 'contract' | 'express'
+  dialect: StoreDialect
+  frameworks: string[]
   methods: string[]
   results: Array<{
     id: ClauseId
     title: string
     status: 'passed' | 'failed' | 'skipped'
+    level?: Level
     reason?: string
+    userSees?: string
+    findings: Array<Omit<Finding, 'error'>>
+    notes: string[]
     durationMs: number
   }>
   passed: number
   failed: number
+  recommended: number
+  informational: number
   skipped: number
+  strict: boolean
+  ok: boolean
 }
 
 /**

@@ -11,6 +11,12 @@ export interface DescribeConformanceOptions {
   skip?: ClauseId[]
   /** The clauses to run. Default: C1-C15. */
   clauses?: Clause[]
+  /**
+   * Whether a recommended failure fails its test too (our own stores pass both levels). A
+   * failure that is only informational (a framework the store does not speak) never does.
+   * @default true
+   */
+  strict?: boolean
 }
 
 /**
@@ -46,7 +52,15 @@ export function describeConformance(
       register(`${clause.id} ${clause.title}`, async (context) => {
         const result = await runClause(clause, await getTarget())
         if (result.status === 'skipped') context.skip(result.reason)
-        if (result.status === 'failed') throw result.error ?? new Error(result.reason)
+        if (result.status !== 'failed') return
+        const counted = result.findings.filter(
+          (f) => f.level === 'required' || (f.level === 'recommended' && options.strict !== false),
+        )
+        if (counted.length === 0) return
+        const first = counted[0]!
+        const more = counted.slice(1).map((f) => `[${f.level}] ${f.reason}`)
+        if (more.length === 0 && first.error instanceof Error) throw first.error
+        throw new Error([`[${first.level}] ${first.reason}`, ...more].join('\n'), { cause: first.error })
       })
     }
   })

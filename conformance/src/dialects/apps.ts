@@ -1,12 +1,18 @@
-import type { RequestListener } from 'node:http'
-import { createRequire } from 'node:module'
+import { createServer, type RequestListener } from 'node:http'
 import type { SessionStore } from '@session-store/core'
 import { toExpressStore } from '@session-store/express'
 import { toKoaStore } from '@session-store/koa'
-import express, { type ErrorRequestHandler, type Request } from 'express'
-import expressSession from 'express-session'
-import Koa, { type Context, type Middleware } from 'koa'
-import koaSession from 'koa-session'
+import type { ErrorRequestHandler, Request } from 'express'
+import type Koa from 'koa'
+import type { Context, Middleware } from 'koa'
+import { defaultOf, loadPeer } from '../peers.js'
+
+// The frameworks are optional peers, imported only when their dialect runs (types alone are
+// imported statically, and vanish from the build).
+type ExpressModule = typeof import('express')
+type ExpressSessionModule = typeof import('express-session')
+type KoaModule = typeof import('koa')
+type KoaSessionModule = typeof import('koa-session')
 
 /**
  * What the clause can ask of an app instance. Every app answers the same routes with JSON:
@@ -22,8 +28,11 @@ import koaSession from 'koa-session'
 export interface Dialect {
   /** The framework's session middleware, as clause titles and messages name it. */
   name: string
-  /** One app instance using `store`; two of them share a store in the clause. */
-  createApp(store: SessionStore, options: AppOptions): RequestListener
+  /**
+   * One app instance using `store`; two of them share a store in the clause. Loads the
+   * framework on first use (a missing one skips the dialect).
+   */
+  createApp(store: SessionStore, options: AppOptions): Promise<App>
   /** The key the middleware gives the store for a session id. */
   storeKey(sid: string): string
   /**
@@ -35,6 +44,12 @@ export interface Dialect {
   canReload: boolean
 }
 
+/** An app instance: its request handler, and how to release what the framework holds. */
+export interface App {
+  listener: RequestListener
+  close(): Promise<void>
+}
+
 /** How the clause configures an app instance. */
 export interface AppOptions {
   /** The session cookie's lifetime, in ms. Sessions roll: every request renews it. */
@@ -44,11 +59,11 @@ export interface AppOptions {
 }
 
 /** The session cookie secret. Both instances of an app need the same one to share sessions. */
-const SECRET = 'conformance-dialects-secret'
+export const SECRET = 'conformance-dialects-secret-of-32-characters-or-more'
 
 type Bag = Record<string, unknown>
 
-function view(sid: unknown, session: Bag | null | undefined) {
+export function view(sid: unknown, session: Bag | null | undefined) {
   return {
     sid: typeof sid === 'string' ? sid : null,
     count: session?.count ?? null,
@@ -57,7 +72,7 @@ function view(sid: unknown, session: Bag | null | undefined) {
   }
 }
 
-function describe(err: unknown): string {
+export function describe(err: unknown): string {
   return err instanceof Error ? `${err.name}: ${err.message}` : String(err)
 }
 
@@ -73,7 +88,9 @@ export const expressDialect: Dialect = {
   storeKey: (sid) => sid,
   storeExpiresWithCookie: true,
   canReload: true,
-  createApp(store, { maxAge, hooks }) {
+  async createApp(store, { maxAge, hooks }) {
+    const express = defaultOf(await loadPeer<ExpressModule>('express'))
+    const expressSession = defaultOf(await loadPeer<ExpressSessionModule>('express-session'))
     const app = express()
     app.use(
       expressSession({
@@ -132,7 +149,7 @@ export const expressDialect: Dialect = {
       else res.status(500).json({ error: describe(err) })
     }
     app.use(onError)
-    return app
+    return { listener: app, close: async () => {} }
   },
 }
 
@@ -147,11 +164,12 @@ interface KoaSessionAccess {
   destroy(ctx: Context): void
 }
 
-function createKoaApp(
+async function createKoaApp(
   sessionMiddleware: (app: Koa) => Middleware,
   access: KoaSessionAccess,
-): RequestListener {
-  const app = new Koa()
+): Promise<App> {
+  const KoaApp = defaultOf(await loadPeer<KoaModule>('koa'))
+  const app = new KoaApp()
   // Signed session cookies; both instances share the keys.
   app.keys = [SECRET]
   // A failure inside the session middleware (a store error) answers 500 with its message.
@@ -200,7 +218,7 @@ function createKoaApp(
         ctx.body = { error: `no route ${ctx.path}` }
     }
   })
-  return app.callback()
+  return { listener: app.callback(), close: async () => {} }
 }
 
 /** koa-generic-session's factory and the context properties it adds (it ships no types). */
@@ -215,8 +233,6 @@ interface GenericSessionContext {
   regenerateSession(): Promise<void>
 }
 
-const require = createRequire(import.meta.url)
-
 /**
  * koa-generic-session with `rolling: true`: every request rewrites the session with `set`
  * and a ttl of the cookie's maxAge. It keeps the session under `koa:sess:<sid>`.
@@ -226,8 +242,8 @@ export const koaGenericDialect: Dialect = {
   storeKey: (sid) => `koa:sess:${sid}`,
   storeExpiresWithCookie: true,
   canReload: false,
-  createApp(store, { maxAge }) {
-    const genericSession = require('koa-generic-session') as GenericSession
+  async createApp(store, { maxAge }) {
+    const genericSession = defaultOf(await loadPeer<GenericSession>('koa-generic-session'))
     const generic = (ctx: Context) => ctx as unknown as GenericSessionContext
     return createKoaApp(
       () => genericSession({ store: toKoaStore(store), rolling: true, cookie: { maxAge } }),
@@ -257,7 +273,8 @@ export const koaSessionDialect: Dialect = {
   storeKey: (sid) => sid,
   storeExpiresWithCookie: false,
   canReload: false,
-  createApp(store, { maxAge }) {
+  async createApp(store, { maxAge }) {
+    const koaSession = defaultOf(await loadPeer<KoaSessionModule>('koa-session'))
     const session = (ctx: Context) => (ctx as unknown as KoaSessionContext).session
     return createKoaApp((app) => koaSession({ store: toKoaStore(store), maxAge, rolling: true }, app), {
       session,
@@ -273,5 +290,25 @@ export const koaSessionDialect: Dialect = {
         ;(ctx as unknown as KoaSessionContext).session = null
       },
     })
+  },
+}
+
+// ------------------------------------------------------------------------------------------
+// fastify 5 + @fastify/cookie + @fastify/session
+
+/**
+ * @fastify/session with `rolling: true` and `saveUninitialized: false`: it takes an
+ * express-session-style store (callbacks), and every request that carries the session's
+ * cookie saves it with `set`. It also checks the cookie's expiry itself on load. The app lives
+ * in a module of its own, loaded when this dialect runs.
+ */
+export const fastifyDialect: Dialect = {
+  name: '@fastify/session',
+  storeKey: (sid) => sid,
+  storeExpiresWithCookie: true,
+  canReload: false,
+  async createApp(store, options) {
+    const { createFastifyApp } = await import('./fastify.js')
+    return createFastifyApp(store, options)
   },
 }
