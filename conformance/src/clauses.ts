@@ -73,10 +73,7 @@ function shown(value: unknown): string {
 
 /** How a call settled within `ms`: 'pending', or resolved/rejected with its value or error. */
 async function outcome(call: () => unknown, ms: number) {
-  const settled = await settleWithin(
-    Promise.resolve().then(call),
-    ms,
-  )
+  const settled = await settleWithin(Promise.resolve().then(call), ms)
   if (!settled.settled) return 'pending' as const
   return 'error' in settled
     ? { state: 'rejected' as const, error: settled.error }
@@ -117,7 +114,11 @@ const C1: Clause = {
       async () => {
         ;(session.user as { name: string }).name = 'changed after set'
         const again = await requirePresent(store, sid, 'second get')
-        assert.notEqual((again.user as { name: string }).name, 'changed after set', 'the store kept a reference')
+        assert.notEqual(
+          (again.user as { name: string }).name,
+          'changed after set',
+          'the store kept a reference',
+        )
       },
     )
 
@@ -254,7 +255,8 @@ const C6: Clause = {
         level: asWritten,
         session: () => expiringIn(ttl, { kind: 'express' }),
         kept: false,
-        userSees: "a session outlives the expiry express-session gave it: a copied or replayed cookie still logs in",
+        userSees:
+          'a session outlives the expiry express-session gave it: a copied or replayed cookie still logs in',
       },
       {
         name: 'a browser-session cookie gets the default ttl',
@@ -292,7 +294,7 @@ const C6: Clause = {
         session: { kind: 'koa-session' },
         ttlArgument: 'session',
         kept: true,
-        userSees: "koa-session users with a browser-session cookie lose their session",
+        userSees: 'koa-session users with a browser-session cookie lose their session',
       })
     }
     const sids = cases.map(() => ctx.sid())
@@ -300,7 +302,9 @@ const C6: Clause = {
       cases.map((c, index) =>
         ctx.part(c, async () => {
           const session = typeof c.session === 'function' ? c.session() : c.session
-          await (c.ttlArgument ? store.set(sids[index]!, session, c.ttlArgument) : store.set(sids[index]!, session))
+          await (c.ttlArgument
+            ? store.set(sids[index]!, session, c.ttlArgument)
+            : store.set(sids[index]!, session))
           await requirePresent(store, sids[index]!, `right after set (${c.name})`)
         }),
       ),
@@ -349,7 +353,11 @@ const C7: Clause = {
         userSees: 'a user is logged out while active, at the maxAge of the first request',
       },
       async () => {
-        after = await requirePresent(store, kept, 'a session touched with a one-hour cookie, after its first ttl')
+        after = await requirePresent(
+          store,
+          kept,
+          'a session touched with a one-hour cookie, after its first ttl',
+        )
       },
     )
     if (after) {
@@ -431,14 +439,22 @@ const C8: Clause = {
     }
     if (typeof one.all === 'function') {
       const owners = (await allSessions(one)).map((s) => s?.owner)
-      assert.deepEqual(owners, ['one'], `all() of store one must list only its own session, got owners ${shown(owners)}`)
+      assert.deepEqual(
+        owners,
+        ['one'],
+        `all() of store one must list only its own session, got owners ${shown(owners)}`,
+      )
     }
     if (typeof one.length === 'function') {
       assert.equal(await one.length(), 1, 'length must count only its own namespace')
     }
     if (typeof one.clear === 'function') {
       await one.clear()
-      assert.equal((await two.get(onlyTwo))?.owner, 'two', "clear in one namespace removed the other's session")
+      assert.equal(
+        (await two.get(onlyTwo))?.owner,
+        'two',
+        "clear in one namespace removed the other's session",
+      )
     }
   },
 }
@@ -464,7 +480,11 @@ const C9: Clause = {
     if (typeof store.ids === 'function') {
       await ctx.part({ name: 'ids() lists the live sessions', level: 'recommended' }, async () => {
         const ids = await collect(store.ids?.())
-        assert.deepEqual([...ids].sort(), [...live].sort(), 'ids() must list exactly the live sids of this store')
+        assert.deepEqual(
+          [...ids].sort(),
+          [...live].sort(),
+          'ids() must list exactly the live sids of this store',
+        )
         // Stopping early must be fine (the store's cursor is released).
         for await (const _ of store.ids?.() ?? []) break
       })
@@ -472,7 +492,11 @@ const C9: Clause = {
     if (typeof store.all === 'function') {
       await ctx.part({ name: 'all() lists the live sessions', level: 'recommended' }, async () => {
         const indices = (await allSessions(store)).map((s) => s?.index as number).sort((a, b) => a - b)
-        assert.deepEqual(indices, live.map((_, index) => index), 'all() must return exactly the live sessions of this store')
+        assert.deepEqual(
+          indices,
+          live.map((_, index) => index),
+          'all() must return exactly the live sessions of this store',
+        )
       })
     }
     if (typeof store.length === 'function') {
@@ -485,7 +509,8 @@ const C9: Clause = {
         {
           name: 'clear() removes exactly this store’s sessions',
           level: 'required',
-          userSees: 'sessions survive clear(): users signed out by it stay logged in, or another app loses its sessions',
+          userSees:
+            'sessions survive clear(): users signed out by it stay logged in, or another app loses its sessions',
         },
         async () => {
           await store.clear?.()
@@ -523,7 +548,11 @@ const C10: Clause = {
     await Promise.all(writers.map((value) => store.set(shared, value)))
     const final = await requirePresent(store, shared, 'after parallel writes to one sid')
     const writer = final.writer as number
-    assert.deepEqual(final, json(writers[writer]), 'parallel writes to one sid must leave one complete written value')
+    assert.deepEqual(
+      final,
+      json(writers[writer]),
+      'parallel writes to one sid must leave one complete written value',
+    )
     await Promise.all(sids.map((sid) => store.destroy(sid)))
   },
 }
@@ -637,12 +666,18 @@ const C12: Clause = {
       ['a cycle', cyclic],
       ['a BigInt', ctx.session({ n: 10n })],
     ] as const) {
-      await ctx.part({ name: `a session with ${what} is refused with an error`, level: 'recommended' }, async () => {
-        await assert.rejects(store.set(sid, bad as SessionData), (err: unknown) => {
-          assert.ok(err instanceof Error && err.message.length > 0, `encoding ${what} must reject with a clear error`)
-          return true
-        })
-      })
+      await ctx.part(
+        { name: `a session with ${what} is refused with an error`, level: 'recommended' },
+        async () => {
+          await assert.rejects(store.set(sid, bad as SessionData), (err: unknown) => {
+            assert.ok(
+              err instanceof Error && err.message.length > 0,
+              `encoding ${what} must reject with a clear error`,
+            )
+            return true
+          })
+        },
+      )
       await ctx.part(
         {
           name: `a failed set with ${what} writes nothing`,
@@ -726,7 +761,10 @@ const C13: Clause = {
       const outcomes = await Promise.all(calls.map(([, call]) => outcome(call, timeout + 1500)))
       outcomes.forEach((settled, index) => {
         const name = calls[index]![0]
-        assert.ok(settled !== 'pending', `${name} hung during the outage (not settled ${timeout + 1500} ms later)`)
+        assert.ok(
+          settled !== 'pending',
+          `${name} hung during the outage (not settled ${timeout + 1500} ms later)`,
+        )
         assert.equal(settled.state, 'rejected', `${name} must reject while the backend is down, it resolved`)
       })
       if (disconnected) {
@@ -782,11 +820,19 @@ const C14: Clause = {
     ] as Array<[string, () => Promise<unknown>]>) {
       const settled = await outcome(call, timeout)
       await ctx.part(
-        { name: `${name} after close() settles`, level: 'required', userSees: 'requests during shutdown hang' },
+        {
+          name: `${name} after close() settles`,
+          level: 'required',
+          userSees: 'requests during shutdown hang',
+        },
         async () => assert.ok(settled !== 'pending', `${name} after close() hung`),
       )
       await ctx.part({ name: `${name} after close() rejects`, level: 'recommended' }, async () =>
-        assert.equal((settled as { state: string }).state, 'rejected', `${name} after close() must reject clearly, it resolved`),
+        assert.equal(
+          (settled as { state: string }).state,
+          'rejected',
+          `${name} after close() must reject clearly, it resolved`,
+        ),
       )
     }
   },

@@ -19,7 +19,13 @@ and with --strict when a recommended one fails too; 2 on a usage error. --explai
 that clause, says what a user would see, and prints a reproduction through the framework.`
 
 /** What has been reported so far, for the report printed should the run stop early. */
-const progress: { json: boolean; results: ClauseResult[]; dialect: StoreDialect; strict: boolean; printed: boolean } = {
+const progress: {
+  json: boolean
+  results: ClauseResult[]
+  dialect: StoreDialect
+  strict: boolean
+  printed: boolean
+} = {
   json: false,
   results: [],
   dialect: 'express',
@@ -55,7 +61,8 @@ async function main(argv: string[]): Promise<number> {
     skip = values.skip ? clauseList(values.skip) : undefined
     explained = values.explain ? clauseList(values.explain)[0] : undefined
     timeout = values.timeout === undefined ? undefined : Number(values.timeout)
-    if (timeout !== undefined && !(timeout > 0)) throw new TypeError('--timeout must be a positive number of ms')
+    if (timeout !== undefined && !(timeout > 0))
+      throw new TypeError('--timeout must be a positive number of ms')
   } catch (err) {
     process.stderr.write(`session-store-conformance: ${err instanceof Error ? err.message : String(err)}\n`)
     return 2
@@ -135,7 +142,11 @@ function row(result: ClauseResult): string {
 }
 
 function summary(report: ConformanceReport): string {
-  const names = { express: "express-session's callbacks", koa: "Koa's promises", contract: 'the session-store contract' }
+  const names = {
+    express: "express-session's callbacks",
+    koa: "Koa's promises",
+    contract: 'the session-store contract',
+  }
   const found = [
     `dialect: ${names[report.dialect]} (judged in ${report.frameworks.join(', ')})`,
     `optional methods: ${report.methods.join(', ') || 'none'}`,
@@ -189,8 +200,17 @@ process.on('exit', (code) => {
     notes: [],
     durationMs: 0,
   }
-  const report = summarize(progress.dialect, [], { enumeration: false, ttlGranularityMs: 1000, maxValueBytes: 0 }, [...progress.results, stopped], progress.strict)
-  writeSync(1, progress.json ? `${JSON.stringify(toJson(report), null, 2)}\n` : `${row(stopped)}\n${summary(report)}`)
+  const report = summarize(
+    progress.dialect,
+    [],
+    { enumeration: false, ttlGranularityMs: 1000, maxValueBytes: 0 },
+    [...progress.results, stopped],
+    progress.strict,
+  )
+  writeSync(
+    1,
+    progress.json ? `${JSON.stringify(toJson(report), null, 2)}\n` : `${row(stopped)}\n${summary(report)}`,
+  )
   process.exitCode = code === 0 ? 1 : code
 })
 

@@ -37,7 +37,10 @@ function describeResult(result: ClauseResult): string[] {
 type Steps = Array<[string | number, string]>
 
 const expressSteps: Partial<Record<ClauseId, Steps>> = {
-  C1: [['/login', 'logs in: the session holds user "ada"'], ['/me', 'must answer user "ada"']],
+  C1: [
+    ['/login', 'logs in: the session holds user "ada"'],
+    ['/me', 'must answer user "ada"'],
+  ],
   C2: [['/me', 'a first visit without a cookie must answer 200 with no user, not an error']],
   C3: [
     ['/login', 'logs in as admin'],
@@ -57,11 +60,17 @@ const expressSteps: Partial<Record<ClauseId, Steps>> = {
   C7: [
     ['/login', 'logs in'],
     ['/logout', 'destroys the session'],
-    ['touch', 'a request that loaded the session before the logout ends unmodified: express-session touches it'],
+    [
+      'touch',
+      'a request that loaded the session before the logout ends unmodified: express-session touches it',
+    ],
     ['replay', 'replays the old cookie: must answer no user (the destroyed session must not come back)'],
   ],
   C10: [['parallel', '50 users log in at once: each must see their own user']],
-  C15: [['/login', 'logs in on instance A'], ['/me', 'instance B must see the same user']],
+  C15: [
+    ['/login', 'logs in on instance A'],
+    ['/me', 'instance B must see the same user'],
+  ],
 }
 
 const koaSteps: Partial<Record<ClauseId, Steps>> = {

@@ -146,7 +146,15 @@ export async function runConformance(options: RunOptions): Promise<ConformanceRe
         (options.only !== undefined && !options.only.includes(clause.id)) || options.skip?.includes(clause.id)
       let result: ClauseResult
       if (excluded) {
-        result = { id: clause.id, title: clause.title, status: 'skipped', reason: 'not selected', findings: [], notes: [], durationMs: 0 }
+        result = {
+          id: clause.id,
+          title: clause.title,
+          status: 'skipped',
+          reason: 'not selected',
+          findings: [],
+          notes: [],
+          durationMs: 0,
+        }
       } else {
         result = await runClause(clause, target, { strays })
         if (early.length > 0) result = withFindings(result, early.splice(0))
@@ -154,7 +162,10 @@ export async function runConformance(options: RunOptions): Promise<ConformanceRe
       results.push(result)
       options.onResult?.(result)
     }
-    await settleWithin(Promise.resolve().then(() => options.close?.()), timeout * 2)
+    await settleWithin(
+      Promise.resolve().then(() => options.close?.()),
+      timeout * 2,
+    )
     // Late stray errors, raised after the last clause ended, go to the last clause run.
     await new Promise((resolve) => setTimeout(resolve, 50))
     const late = strays.outside.splice(0)
