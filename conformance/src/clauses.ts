@@ -504,7 +504,7 @@ const C13: Clause = {
   title: 'outage',
   async run(ctx: ClauseContext) {
     const outage = ctx.target.outage
-    if (!outage) ctx.skip('the target offers no way to take the backend down')
+    if (!outage) ctx.skip(ctx.target.outageUnavailable ?? 'the target offers no way to take the backend down')
     const store = await ctx.store()
     const timeout = ctx.target.operationTimeout ?? 5000
     const before = ctx.sid()

@@ -3,6 +3,7 @@ import { mysqlGreetingVersion, startMariadb } from './mariadb.js'
 import { memcachedVersion, startMemcached } from './memcached.js'
 import { mongodVersion, startMongod } from './mongodb.js'
 import { findBinary, tcpReachable } from './process.js'
+import { sqliteFile, sqliteVersion } from './sqlite.js'
 import { redisCommand, redisVersion, startRedis, startRedisCluster, startRedisSentinel } from './redis.js'
 import {
   BACKEND_NAMES,
@@ -348,6 +349,28 @@ const RECIPES: Record<BackendName, BackendRecipe> = {
     ),
     docker: 'mongodb',
   },
+  // Embedded in Node: no server, only a file of the run's own.
+  sqlite: {
+    envNames: 'node:sqlite',
+    fromEnv: async () => undefined,
+    binaries: 'Node 22.13 or later',
+    hasBinaries: () => sqliteVersion() !== undefined,
+    async fromBinary() {
+      const file = await sqliteFile()
+      return {
+        server: {
+          backend: 'sqlite',
+          source: 'binary',
+          description: `node:sqlite (SQLite ${sqliteVersion()}) on a temp file`,
+          host: '',
+          port: 0,
+          url: file.path,
+          nodes: [],
+        },
+        close: file.close,
+      }
+    },
+  },
 }
 
 function dockerFound(backend: BackendName, docker: DockerBackend): () => Promise<Found> {
@@ -385,6 +408,7 @@ const PACKAGE_BACKENDS: Record<string, readonly BackendName[]> = {
   memcached: ['memcached'],
   mysql: ['mysql'],
   mongodb: ['mongodb'],
+  sqlite: ['sqlite'],
 }
 
 /**

@@ -1,5 +1,12 @@
 /** The backends the harness can provide a server for. */
-export type BackendName = 'redis' | 'redis-cluster' | 'redis-sentinel' | 'memcached' | 'mysql' | 'mongodb'
+export type BackendName =
+  | 'redis'
+  | 'redis-cluster'
+  | 'redis-sentinel'
+  | 'memcached'
+  | 'mysql'
+  | 'mongodb'
+  | 'sqlite'
 
 /** Every backend name, in the order the run summary lists them. */
 export const BACKEND_NAMES: readonly BackendName[] = [
@@ -9,6 +16,7 @@ export const BACKEND_NAMES: readonly BackendName[] = [
   'memcached',
   'mysql',
   'mongodb',
+  'sqlite',
 ]
 
 /** A host and port, as a client connects to it. */
@@ -32,7 +40,8 @@ export interface ServerFound {
   port: number
   /**
    * What a client connects to: `redis://HOST:PORT`, `HOST:PORT` for memcached,
-   * `mysql://root@HOST:PORT/test`, `mongodb://HOST:PORT`. For a cluster, the first master.
+   * `mysql://root@HOST:PORT/test`, `mongodb://HOST:PORT`, a file path for sqlite. For a cluster,
+   * the first master.
    */
   url: string
   /** Every node: all memcached servers, the cluster's masters, or the sentinels. */
