@@ -3,8 +3,8 @@ import { mysqlGreetingVersion, startMariadb } from './mariadb.js'
 import { memcachedVersion, startMemcached } from './memcached.js'
 import { mongodVersion, startMongod } from './mongodb.js'
 import { findBinary, tcpReachable } from './process.js'
-import { sqliteFile, sqliteVersion } from './sqlite.js'
 import { redisCommand, redisVersion, startRedis, startRedisCluster, startRedisSentinel } from './redis.js'
+import { sqliteFile, sqliteVersion } from './sqlite.js'
 import {
   BACKEND_NAMES,
   type BackendName,
