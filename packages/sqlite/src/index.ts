@@ -53,8 +53,9 @@ export interface SQLiteStoreOptions<S extends object = ExpressSessionData> exten
 //   handler waits at most BUSY_SLICE_MS in a statement (short enough not to matter, long enough for
 //   the usual sub-millisecond commit of another process to end), and past that the operation
 //   waits on a timer and tries again (see the lock wait queue below), until its deadline.
-// What stays synchronous is the size of a session: writing or reading a 1 MB session costs about
-// a millisecond of the main thread, as JSON.parse of it would anyway.
+// What stays synchronous is the size of a session: writing or reading a 1 MB session costs a few
+// ms of the main thread, as its JSON.stringify and JSON.parse do anyway. The README has the
+// measurements (bench/src/event-loop.js).
 
 /** Rows per page of an enumeration, and ids deleted per statement by `clear()`. */
 const PAGE_SIZE = 500
