@@ -29,7 +29,7 @@ import { inWorker } from './worker-client.js'
  * @typedef {import('./subjects.js').ServerUrls} ServerUrls
  */
 
-const ALL_BACKENDS = ['memory', 'redis', 'memcached', 'mysql', 'mongodb']
+const ALL_BACKENDS = ['memory', 'redis', 'memcached', 'mysql', 'mongodb', 'sqlite']
 const ALL_SECTIONS = ['store', 'e2e', 'memory', 'enumeration']
 
 /**
@@ -248,7 +248,8 @@ async function main() {
       for (const backend of active) {
         const subjects = subjectsByBackend[backend] ?? []
         const ours = subjects.find((s) => s.role === 'ours')
-        const alternatives = subjects.filter((s) => s.role === 'alt')
+        // The alternatives, and a reference to show next to them (our MemoryStore, for SQLite).
+        const alternatives = subjects.filter((s) => s.role === 'alt' || s.role === 'reference')
         if (!ours) continue
         const common = {
           backend,

@@ -140,6 +140,10 @@ export function verdicts(run) {
       const applies = cell.concurrency === 64 && cell.singleOperation
       add(`ours / ${raw}`, speedup(ours, cell.subjects[raw]), applies ? TARGETS.raw : undefined)
     }
+    // A reference (our MemoryStore next to SQLite) is shown without a target.
+    for (const reference of subjectsOf(cell.backend, 'reference')) {
+      add(`ours / ${reference}`, speedup(ours, cell.subjects[reference]), undefined)
+    }
     /** @type {number[]} */
     const alternatives = []
     for (const alt of subjectsOf(cell.backend, 'alt')) {
@@ -165,6 +169,22 @@ export function verdicts(run) {
 
   for (const cell of run.endToEnd) {
     const row = `${cell.framework} ${cell.backend}`
+    for (const reference of subjectsOf(cell.backend, 'reference')) {
+      const value = speedup(cell.subjects.ours, cell.subjects[reference])
+      const column = `ours / ${reference}`
+      const where = `${row} end to end`
+      list.push({
+        group: 'e2e',
+        backend: cell.backend,
+        row,
+        column,
+        target: undefined,
+        where,
+        value,
+        shown: ratio(value),
+        pass: undefined,
+      })
+    }
     for (const alt of subjectsOf(cell.backend, 'alt')) {
       const s = cell.subjects[alt]
       if (!s || 'skipped' in s) continue
@@ -337,6 +357,7 @@ export function ratioTables(run, list) {
     if (column.endsWith(' / ours')) return 'cost of the option, 1.00 = free'
     const role = run.subjects.find((s) => column === `ours / ${s.name}`)?.role
     if (role === 'raw') return `≥ ${TARGETS.raw.toFixed(2)} at c64, single operations`
+    if (role === 'reference') return 'reference, no target'
     return `≥ ${TARGETS.alternative.toFixed(1)}`
   }
   for (const backend of [...new Set(list.filter((v) => v.group === 'store').map((v) => v.backend))]) {

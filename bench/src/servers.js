@@ -3,7 +3,21 @@
 // started for this run on free loopback ports (never a server other people use), stopped at
 // the end. MongoDB runs only where MONGO_URL names a server.
 
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { DatabaseSync } from 'node:sqlite'
 import { startMariadb, startMemcached, startRedis } from '@session-store/conformance/harness'
+
+/** The SQLite inside this Node. */
+function sqliteVersion() {
+  const db = new DatabaseSync(':memory:')
+  try {
+    return String(db.prepare('SELECT sqlite_version() AS v').get()?.v)
+  } finally {
+    db.close()
+  }
+}
 
 /**
  * @typedef {import('./subjects.js').ServerUrls} ServerUrls
@@ -70,6 +84,13 @@ export async function startServers({ backends, log }) {
       urls.mongodb = env.MONGO_URL
       descriptions.mongodb = `MONGO_URL=${env.MONGO_URL}`
     } else descriptions.mongodb = 'skipped: no MongoDB (MONGO_URL is not set)'
+  }
+  if (backends.includes('sqlite')) {
+    // No server: a directory of the run's own for the subjects' files, deleted at the end.
+    const dir = await mkdtemp(join(tmpdir(), 'session-store-bench-sqlite-'))
+    started.push({ close: () => rm(dir, { recursive: true, force: true }) })
+    urls.sqlite = dir
+    descriptions.sqlite = `node:sqlite (SQLite ${sqliteVersion()}) on files in ${dir}, on the local disk`
   }
   descriptions.memory = 'in process'
   return {

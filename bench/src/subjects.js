@@ -14,11 +14,15 @@
 // - prefixes differ per subject so that subjects never see each other's keys.
 
 import { tracingChannel } from 'node:diagnostics_channel'
+import { mkdirSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import { join } from 'node:path'
+import { DatabaseSync } from 'node:sqlite'
 import { promisify } from 'node:util'
 import { MemoryStore } from '@session-store/core'
 import { MySQLStore } from '@session-store/mysql'
 import { RedisStore } from '@session-store/redis'
+import { SQLiteStore } from '@session-store/sqlite'
 import connectMemcached from 'connect-memcached'
 import { RedisStore as ConnectRedisStore } from 'connect-redis'
 import expressMysqlSession from 'express-mysql-session'
@@ -29,6 +33,7 @@ import Memcached from 'memcached'
 import mysqlCallbacks from 'mysql2'
 import mysql from 'mysql2/promise'
 import { createClient as createNodeRedisClient } from 'redis'
+import sessionFileStore from 'session-file-store'
 
 /** Connections in every mysql2 pool: the same for our store, the alternative and the raw client. */
 export const MYSQL_POOL_SIZE = 10
@@ -53,15 +58,16 @@ export const EMS_TABLE = 'bench_ems_sessions'
  * @property {any} [koa] the object to hand to koa-generic-session, when it works there
  * @property {any} [native] the store object itself (enumeration calls its own methods)
  * @property {() => Promise<void>} close releases clients and timers
- * @typedef {'ours' | 'alt' | 'raw' | 'feature'} Role
+ * @typedef {'ours' | 'alt' | 'raw' | 'feature' | 'reference'} Role a feature is our store with one option on; a reference is compared with, without a target
  * @typedef {object} Subject
  * @property {string} name short label used in tables
- * @property {string} backend redis | memcached | mysql | mongodb | memory
+ * @property {string} backend redis | memcached | mysql | mongodb | sqlite | memory
  * @property {Role} role
  * @property {string} package the npm package whose version the report shows
  * @property {(options?: { touchAfter?: number, hashSids?: boolean }) => Promise<Instance>} create
  * @property {string} [unavailable] why the subject cannot run here
- * @typedef {{ redis?: string, memcached?: string, mysql?: string, mongodb?: string }} ServerUrls
+ * @typedef {{ redis?: string, memcached?: string, mysql?: string, mongodb?: string, sqlite?: string }} ServerUrls
+ *   sqlite: a directory of the run's own, where each subject keeps its files
  */
 
 const require = createRequire(import.meta.url)
@@ -529,6 +535,118 @@ function featureVariants(ours) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// SQLite (node:sqlite), and files.
+
+/**
+ * Each subject on a file of its own in `dir` (a directory of the run's own), so that no subject
+ * waits for another's lock; every one writes to the local disk with the same durability as
+ * ours (WAL, synchronous=NORMAL: no fsync per commit). Our MemoryStore is there as the ceiling
+ * of a store in this process, without a target.
+ * @param {string} dir
+ * @returns {Subject[]}
+ */
+function sqliteSubjects(dir) {
+  const FileStore = sessionFileStore(session)
+  return [
+    {
+      name: 'ours',
+      backend: 'sqlite',
+      role: 'ours',
+      package: '@session-store/sqlite',
+      async create(options = {}) {
+        const store = new SQLiteStore(join(dir, 'ours.db'), { prefix: 'ours:', ...options })
+        // The first call sets the file up (WAL, the table); make it before anything is timed.
+        await store.get('warm-up')
+        return { store, express: store, koa: store, native: store, close: () => store.close() }
+      },
+    },
+    {
+      name: 'session-file-store',
+      backend: 'sqlite',
+      role: 'alt',
+      package: 'session-file-store',
+      async create() {
+        const path = join(dir, 'file-store')
+        mkdirSync(path, { recursive: true })
+        // Defaults, except: no retries (by default a missing file is read 6 times over 300 ms,
+        // which is what a miss would then measure) and no log line per miss.
+        const store = new FileStore({ path, retries: 0, logFn: () => {} })
+        /** @type {CallbackStore} */
+        const callbacks = {
+          // express-session reads ENOENT as "no session"; so does this adapter.
+          get: (sid, cb) =>
+            store.get(sid, (/** @type {any} */ err, /** @type {any} */ value) =>
+              err?.code === 'ENOENT' ? cb(null, null) : cb(err, value),
+            ),
+          set: (sid, sess, cb) => store.set(sid, sess, cb),
+          touch: (sid, sess, cb) => store.touch(sid, sess, cb),
+          destroy: (sid, cb) => store.destroy(sid, cb),
+        }
+        return { store: callbacks, express: store, native: store, close: async () => {} }
+      },
+    },
+    {
+      name: 'MemoryStore',
+      backend: 'sqlite',
+      role: 'reference',
+      package: '@session-store/core',
+      async create(options = {}) {
+        const store = new MemoryStore(options)
+        return { store, express: store, koa: store, native: store, close: () => store.close() }
+      },
+    },
+    {
+      name: 'raw node:sqlite',
+      backend: 'sqlite',
+      role: 'raw',
+      package: 'node:sqlite',
+      async create() {
+        const db = new DatabaseSync(join(dir, 'raw.db'))
+        db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10;
+CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY NOT NULL, expires INTEGER NOT NULL, data TEXT NOT NULL) STRICT, WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sessions_expires ON sessions (expires);`)
+        const read = db.prepare('SELECT data FROM sessions WHERE id = ? AND expires > ?')
+        const write = db.prepare(`INSERT INTO sessions (id, expires, data) VALUES (?, ?, ?)
+  ON CONFLICT (id) DO UPDATE SET expires = excluded.expires, data = excluded.data`)
+        const expire = db.prepare('UPDATE sessions SET expires = ? WHERE id = ? AND expires > ?')
+        const remove = db.prepare('DELETE FROM sessions WHERE id = ?')
+        const key = (/** @type {string} */ sid) => `raw:${sid}`
+        const expiresAt = (/** @type {Session} */ sess) => Date.now() + Math.ceil(cookieTtlMs(sess))
+        /**
+         * The statement's answer on the next microtask, as any callback store gives it (never
+         * synchronously, which would turn the closed loop into recursion).
+         * @param {Callback} cb
+         * @param {() => unknown} work
+         */
+        const answer = (cb, work) => {
+          let value
+          try {
+            value = work()
+          } catch (err) {
+            queueMicrotask(() => cb(/** @type {Error} */ (err)))
+            return
+          }
+          queueMicrotask(() => cb(null, value))
+        }
+        /** @type {CallbackStore} */
+        const store = {
+          get: (sid, cb) =>
+            answer(cb, () => {
+              const row = read.get(key(sid), Date.now())
+              return row === undefined ? null : JSON.parse(/** @type {string} */ (row.data))
+            }),
+          set: (sid, sess, cb) =>
+            answer(cb, () => void write.run(key(sid), expiresAt(sess), JSON.stringify(sess))),
+          touch: (sid, sess, cb) => answer(cb, () => void expire.run(expiresAt(sess), key(sid), Date.now())),
+          destroy: (sid, cb) => answer(cb, () => void remove.run(key(sid))),
+        }
+        return { store, close: async () => db.close() }
+      },
+    },
+  ]
+}
+
+// ---------------------------------------------------------------------------------------------
 // In memory.
 
 /** @returns {Subject[]} */
@@ -575,6 +693,7 @@ export async function allSubjects(urls) {
   if (urls.memcached) byBackend.memcached = await memcachedSubjects(urls.memcached)
   if (urls.mysql) byBackend.mysql = mysqlSubjects(urls.mysql)
   if (urls.mongodb) byBackend.mongodb = await mongoSubjects(urls.mongodb)
+  if (urls.sqlite) byBackend.sqlite = sqliteSubjects(urls.sqlite)
   return byBackend
 }
 

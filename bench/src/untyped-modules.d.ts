@@ -3,6 +3,7 @@
 declare module 'connect-memcached'
 declare module 'express-mysql-session'
 declare module 'koa-redis'
+declare module 'session-file-store'
 declare module 'memcached'
 declare module 'express'
 declare module 'express-session'

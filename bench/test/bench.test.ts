@@ -2,8 +2,11 @@
 // this run, checking the shape of what comes back (never its speed), plus the checks that make
 // a broken subject fail instead of looking fast.
 
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { server } from '@session-store/conformance/harness'
-import { describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { runEndToEnd } from '../src/end-to-end.js'
 import { childHosts } from '../src/hosts.js'
 import type { Summary } from '../src/measure.js'
@@ -20,7 +23,12 @@ const urls: ServerUrls = {
     .join(','),
   mysql: server('mysql')?.url,
   mongodb: server('mongodb')?.url,
+  // No server: a directory of this file's own for the SQLite subjects' files.
+  sqlite: server('sqlite') ? mkdtempSync(join(tmpdir(), 'session-store-bench-test-sqlite-')) : undefined,
 }
+afterAll(() => {
+  if (urls.sqlite) rmSync(urls.sqlite, { recursive: true, force: true })
+})
 
 // Every subject in a process of its own, as in `pnpm bench`.
 const hosts = childHosts(urls)
@@ -51,7 +59,7 @@ function expectSummary(value: unknown, repeats: number): asserts value is Summar
   expect(s.p50).toBeLessThanOrEqual(s.p99)
 }
 
-const backends = ['memory', 'redis', 'memcached', 'mysql', 'mongodb'] as const
+const backends = ['memory', 'redis', 'memcached', 'mysql', 'mongodb', 'sqlite'] as const
 const hasServer = (backend: (typeof backends)[number]) => backend === 'memory' || urls[backend] !== undefined
 
 for (const backend of backends) {

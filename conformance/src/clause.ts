@@ -86,6 +86,8 @@ export interface ConformanceTarget {
   dialect?: StoreDialect
   /** How to take the backend down for C13; without it C13 is skipped, with that reason. */
   outage?: OutageControl
+  /** Why the backend cannot be taken down, given as C13's skip reason when there is no `outage`. */
+  outageUnavailable?: string
   /** How long one store operation may take before the store must have settled it, in ms. Default 5000. */
   operationTimeout?: number
   /**

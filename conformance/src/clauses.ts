@@ -739,7 +739,7 @@ const C13: Clause = {
   userSees: 'while the backend is down, requests hang instead of failing, or the store never recovers',
   async run(ctx: ClauseContext) {
     const outage = ctx.target.outage
-    if (!outage) ctx.skip('the target offers no way to take the backend down')
+    if (!outage) ctx.skip(ctx.target.outageUnavailable ?? 'the target offers no way to take the backend down')
     const store = await ctx.store()
     const timeout = ctx.target.operationTimeout ?? 5000
     const before = ctx.sid()

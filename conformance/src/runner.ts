@@ -30,6 +30,8 @@ export interface StoreModule {
   capabilities?: Partial<StoreCapabilities>
   /** How to take the backend down and back up, for C13. */
   outage?: OutageControl
+  /** Why the backend cannot be taken down: C13's skip reason when there is no `outage`. */
+  outageUnavailable?: string
   /** Writes a value the store cannot decode under `sid`, for C12. */
   plantCorrupt?(store: unknown, sid: string): unknown
   /** Releases what the module holds after the run. */
@@ -123,6 +125,7 @@ export async function runConformance(options: RunOptions): Promise<ConformanceRe
       ...(options.capabilities ? { capabilities: options.capabilities } : {}),
       operationTimeout: timeout,
       ...(options.outage ? { outage: options.outage } : {}),
+      ...(options.outageUnavailable ? { outageUnavailable: options.outageUnavailable } : {}),
       ...(options.plantCorrupt
         ? {
             plantCorrupt: async (store: SessionStore, sid: string) =>

@@ -116,13 +116,12 @@ describe('SESSION_STORE_REQUIRE', () => {
 
   it('without it, the same backends are skipped with their reason and the run goes on', async () => {
     const resolved = await resolveServers({ env: nothingAvailable, dockerAvailable: noDocker })
-    // PostgreSQL is also looked for where Debian installs it, off PATH.
-    const offPath = postgresBinDir('') === undefined ? [] : ['postgres']
-    expect(
-      resolved.report.backends
-        .filter((b) => !offPath.includes(b.backend))
-        .every((b) => b.status === 'skipped'),
-    ).toBe(true)
+    // SQLite is inside Node: it needs no PATH, no Docker and no server; PostgreSQL is also
+    // looked for where Debian installs it, off PATH.
+    const offPath = postgresBinDir('') === undefined ? ['sqlite'] : ['sqlite', 'postgres']
+    const servers = resolved.report.backends.filter((b) => !offPath.includes(b.backend))
+    expect(servers.every((b) => b.status === 'skipped')).toBe(true)
+    expect(resolved.report.backends.find((b) => b.backend === 'sqlite')?.status).toBe('found')
     const memcached = resolved.report.backends.find((b) => b.backend === 'memcached')
     expect(memcached).toMatchObject({
       status: 'skipped',

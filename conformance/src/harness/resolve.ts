@@ -5,6 +5,7 @@ import { mongodVersion, startMongod } from './mongodb.js'
 import { postgresBinDir, postgresVersion, startPostgres } from './postgres.js'
 import { findBinary, tcpReachable } from './process.js'
 import { redisCommand, redisVersion, startRedis, startRedisCluster, startRedisSentinel } from './redis.js'
+import { sqliteFile, sqliteVersion } from './sqlite.js'
 import {
   BACKEND_NAMES,
   type BackendName,
@@ -377,6 +378,28 @@ const RECIPES: Record<BackendName, BackendRecipe> = {
     ),
     docker: 'mongodb',
   },
+  // Embedded in Node: no server, only a file of the run's own.
+  sqlite: {
+    envNames: 'node:sqlite',
+    fromEnv: async () => undefined,
+    binaries: 'Node 22.13 or later',
+    hasBinaries: () => sqliteVersion() !== undefined,
+    async fromBinary() {
+      const file = await sqliteFile()
+      return {
+        server: {
+          backend: 'sqlite',
+          source: 'binary',
+          description: `node:sqlite (SQLite ${sqliteVersion()}) on a temp file`,
+          host: '',
+          port: 0,
+          url: file.path,
+          nodes: [],
+        },
+        close: file.close,
+      }
+    },
+  },
 }
 
 function dockerFound(backend: BackendName, docker: DockerBackend): () => Promise<Found> {
@@ -416,6 +439,7 @@ const PACKAGE_BACKENDS: Record<string, readonly BackendName[]> = {
   mysql: ['mysql'],
   postgres: ['postgres'],
   mongodb: ['mongodb'],
+  sqlite: ['sqlite'],
 }
 
 /**

@@ -7,6 +7,7 @@ export type BackendName =
   | 'mysql'
   | 'postgres'
   | 'mongodb'
+  | 'sqlite'
 
 /** Every backend name, in the order the run summary lists them. */
 export const BACKEND_NAMES: readonly BackendName[] = [
@@ -17,6 +18,7 @@ export const BACKEND_NAMES: readonly BackendName[] = [
   'mysql',
   'postgres',
   'mongodb',
+  'sqlite',
 ]
 
 /** A host and port, as a client connects to it. */
@@ -40,7 +42,8 @@ export interface ServerFound {
   port: number
   /**
    * What a client connects to: `redis://HOST:PORT`, `HOST:PORT` for memcached,
-   * `mysql://root@HOST:PORT/test`, `postgres://postgres@HOST:PORT/test`, `mongodb://HOST:PORT`. For a cluster, the first master.
+   * `mysql://root@HOST:PORT/test`, `postgres://postgres@HOST:PORT/test`, `mongodb://HOST:PORT`,
+   * a file path for sqlite. For a cluster, the first master.
    */
   url: string
   /** Every node: all memcached servers, the cluster's masters, or the sentinels. */

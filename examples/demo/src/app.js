@@ -53,7 +53,7 @@ export function createApp({ name, store, secret }) {
   })
 
   app.get('/api/session', (req, res) => {
-    res.json({ instance: name, count: countVisit(req) })
+    res.json({ instance: name, count: countVisit(req), pid: process.pid })
   })
 
   app.post('/logout', (req, res, next) => {
@@ -88,6 +88,7 @@ function page(name, count) {
 <link rel="icon" href="data:,">
 <title>session-store demo</title>
 <h1>Answered by ${name}</h1>
+<p>(process ${process.pid})</p>
 <p>This session has been counted <strong>${count}</strong> ${count === 1 ? 'time' : 'times'}, by whichever instance answered.</p>
 <p><a href="/">Reload</a> and watch the instance change while the count goes on.</p>
 <form method="post" action="/logout"><button>Log out</button> (destroys the session; the count starts again)</form>

@@ -1,12 +1,24 @@
 // @ts-check
-// Where the sessions live. Each backend is one line; it is imported only when chosen, so the
-// default demo needs no database and no backend package.
+// Where the sessions live. Each backend is one line; it is imported only when chosen, so no
+// demo needs a database server it does not use. SQLite (the default) is built into Node.
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { MemoryStore } from '@session-store/core'
 
-/** @typedef {'memory' | 'redis' | 'memcached' | 'mongodb' | 'mysql'} StoreKind */
+/** @typedef {'sqlite' | 'memory' | 'redis' | 'memcached' | 'mongodb' | 'mysql'} StoreKind */
 
 /** The store kinds `--store` accepts. */
-export const STORE_KINDS = /** @type {const} */ (['memory', 'redis', 'memcached', 'mongodb', 'mysql'])
+export const STORE_KINDS = /** @type {const} */ ([
+  'sqlite',
+  'memory',
+  'redis',
+  'memcached',
+  'mongodb',
+  'mysql',
+])
+
+/** The SQLite file the demo's processes share unless `SQLITE_FILE` names another. */
+export const DEFAULT_SQLITE_FILE = join(tmpdir(), 'session-store-demo.db')
 
 /**
  * Keeps the demo's sessions apart from any other app's on the same server: every backend store
@@ -18,12 +30,17 @@ const options = { prefix: 'session-store-demo:' }
  * Opens the store of the given kind, configured from the environment. Every store returned
  * owns its connection, so its `close()` releases everything.
  * @param {StoreKind} kind
- * @param {NodeJS.ProcessEnv} [env=process.env] Where `REDIS_URL`, `MEMCACHED_SERVERS`
- *   (comma-separated `host:port`), `MONGO_URL` and `MYSQL_URL` are read.
+ * @param {NodeJS.ProcessEnv} [env=process.env] Where `SQLITE_FILE`, `REDIS_URL`,
+ *   `MEMCACHED_SERVERS` (comma-separated `host:port`), `MONGO_URL` and `MYSQL_URL` are read.
  * @returns {Promise<import('@session-store/core').BaseStore>}
  */
 export async function openStore(kind, env = process.env) {
   switch (kind) {
+    case 'sqlite': {
+      // One file, opened by every process that serves the demo: each has its own connection.
+      const { SQLiteStore } = await import('@session-store/sqlite')
+      return new SQLiteStore(env.SQLITE_FILE ?? DEFAULT_SQLITE_FILE, options)
+    }
     case 'memory':
       // One MemoryStore shared by every instance: this works only because they all run in this
       // process. Separate processes or machines need one of the backends below.

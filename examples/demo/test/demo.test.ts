@@ -1,12 +1,37 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { existsSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { server, skipReason } from '@session-store/conformance/harness'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { startDemo } from '../src/demo.js'
 
 const MAIN = fileURLToPath(new URL('../src/main.js', import.meta.url))
+
+// The SQLite files of this test file's demos, in a directory of its own.
+const dir = mkdtempSync(join(tmpdir(), 'session-store-demo-test-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+let files = 0
+const sqliteEnv = () => ({ SQLITE_FILE: join(dir, `demo-${++files}.db`) })
+
+/** What /api/session answers. */
+interface Answer {
+  instance: string
+  count: number
+  pid: number
+}
+
+/** Whether a process is still running. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
 
 /** A visitor with a cookie jar, talking to one base URL. */
 class Visitor {
@@ -30,15 +55,15 @@ class Visitor {
     return response
   }
 
-  async session(): Promise<{ instance: string; count: number }> {
+  async session(): Promise<Answer> {
     const response = await this.request('/api/session')
     expect(response.status).toBe(200)
-    return (await response.json()) as { instance: string; count: number }
+    return (await response.json()) as Answer
   }
 
   /** Calls /api/session `times` times, one after the other. */
-  async sessions(times: number): Promise<Array<{ instance: string; count: number }>> {
-    const answers: Array<{ instance: string; count: number }> = []
+  async sessions(times: number): Promise<Answer[]> {
+    const answers: Answer[] = []
     for (let i = 0; i < times; i++) answers.push(await this.session())
     return answers
   }
@@ -71,12 +96,12 @@ async function start(options: Parameters<typeof startDemo>[0]) {
 
 describe('the demo, in process, on the shared MemoryStore', () => {
   it('keeps one session counting while the instances take turns', async () => {
-    const demo = await start({ port: 0 })
+    const demo = await start({ port: 0, store: 'memory' })
     expect(demo.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
     expect(demo.instances.map((instance) => instance.name)).toEqual(['app-1', 'app-2'])
 
     const answers = await new Visitor(demo.url).sessions(6)
-    expect(answers).toEqual([
+    expect(answers).toMatchObject([
       { instance: 'app-1', count: 1 },
       { instance: 'app-2', count: 2 },
       { instance: 'app-1', count: 3 },
@@ -87,7 +112,7 @@ describe('the demo, in process, on the shared MemoryStore', () => {
   })
 
   it('gives each visitor a session of its own', async () => {
-    const demo = await start({ port: 0 })
+    const demo = await start({ port: 0, store: 'memory' })
     const alice = new Visitor(demo.url)
     const bob = new Visitor(demo.url)
     await alice.sessions(3)
@@ -99,18 +124,22 @@ describe('the demo, in process, on the shared MemoryStore', () => {
   })
 
   it('lets each instance, called directly, carry on the same session', async () => {
-    const demo = await start({ port: 0, instances: 3 })
+    const demo = await start({ port: 0, store: 'memory', instances: 3 })
     const visitor = new Visitor(demo.url)
     expect((await visitor.session()).count).toBe(1)
     let count = 1
     for (const { name, url } of demo.instances) {
-      expect(await visitor.at(url).session()).toEqual({ instance: name, count: ++count })
+      expect(await visitor.at(url).session()).toMatchObject({
+        instance: name,
+        count: ++count,
+        pid: process.pid,
+      })
     }
     expect(count).toBe(4)
   })
 
   it('rotates through every instance when there are more than two', async () => {
-    const demo = await start({ port: 0, instances: 3 })
+    const demo = await start({ port: 0, store: 'memory', instances: 3 })
     const answers = await new Visitor(demo.url).sessions(6)
     expect(answers.map((answer) => answer.instance)).toEqual([
       'app-1',
@@ -124,7 +153,7 @@ describe('the demo, in process, on the shared MemoryStore', () => {
   })
 
   it('shows the instance and the count on its page, which counts too', async () => {
-    const demo = await start({ port: 0 })
+    const demo = await start({ port: 0, store: 'memory' })
     const visitor = new Visitor(demo.url)
     const first = await visitor.request('/')
     expect(first.headers.get('content-type')).toMatch(/^text\/html/)
@@ -133,11 +162,11 @@ describe('the demo, in process, on the shared MemoryStore', () => {
     expect(html).toContain('<strong>1</strong> time,')
     expect(html).toContain('<a href="/">Reload</a>')
     expect(await (await visitor.request('/')).text()).toContain('Answered by app-2')
-    expect(await visitor.session()).toEqual({ instance: 'app-1', count: 3 })
+    expect(await visitor.session()).toMatchObject({ instance: 'app-1', count: 3 })
   })
 
   it('destroys the session on POST /logout, so the count starts again', async () => {
-    const demo = await start({ port: 0 })
+    const demo = await start({ port: 0, store: 'memory' })
     const visitor = new Visitor(demo.url)
     await visitor.sessions(3)
     expect(await demo.store.length()).toBe(1)
@@ -149,8 +178,8 @@ describe('the demo, in process, on the shared MemoryStore', () => {
   })
 
   it('falls back to a free port when the asked one is taken', async () => {
-    const first = await start({ port: 0 })
-    const second = await start({ port: first.port })
+    const first = await start({ port: 0, store: 'memory' })
+    const second = await start({ port: first.port, store: 'memory' })
     expect(second.port).not.toBe(first.port)
     expect((await new Visitor(second.url).session()).count).toBe(1)
   })
@@ -160,15 +189,71 @@ describe('the demo, in process, on the shared MemoryStore', () => {
     await expect(startDemo({ port: -1 })).rejects.toThrow(TypeError)
     // @ts-expect-error: not a store kind
     await expect(startDemo({ port: 0, store: 'floppy' })).rejects.toThrow(/store must be one of/)
+    await expect(startDemo({ port: 0, store: 'memory', processes: true })).rejects.toThrow(
+      /a MemoryStore lives in one process/,
+    )
   })
 
   it('close() stops the proxy and the instances, and closes the store', async () => {
-    const demo = await startDemo({ port: 0 })
+    const demo = await startDemo({ port: 0, store: 'memory' })
     await new Visitor(demo.url).sessions(2)
     await demo.close()
     expect(demo.store.closed).toBe(true)
     await expect(fetch(demo.url)).rejects.toThrow()
     for (const { url } of demo.instances) await expect(fetch(url)).rejects.toThrow()
+  })
+})
+
+describe('the demo by default: one Node process per instance, sharing one SQLite file', () => {
+  it('serves one session across separate processes while they take turns', async () => {
+    const demo = await start({ port: 0, env: sqliteEnv() })
+    expect(demo.storeKind).toBe('sqlite')
+    expect(demo.processes).toBe(true)
+    const pids = demo.instances.map((instance) => instance.pid)
+    expect(new Set([...pids, process.pid]).size).toBe(3)
+    for (const pid of pids) expect(alive(pid)).toBe(true)
+
+    const visitor = new Visitor(demo.url)
+    const answers = await visitor.sessions(6)
+    expect(answers).toEqual(
+      [1, 2, 3, 4, 5, 6].map((count) => {
+        const instance = demo.instances[(count - 1) % 2]!
+        return { instance: instance.name, count, pid: instance.pid }
+      }),
+    )
+    // A third process, this one, reads the same session from the file.
+    const sid = visitor.sid()
+    expect(await demo.store.get(sid)).toMatchObject({ count: 6 })
+    expect((await visitor.request('/logout', 'POST')).status).toBe(303)
+    expect(await demo.store.get(sid)).toBeNull()
+  })
+
+  it('lets each process, called directly, carry on the same session', async () => {
+    const demo = await start({ port: 0, instances: 3, env: sqliteEnv() })
+    const visitor = new Visitor(demo.url)
+    expect((await visitor.session()).count).toBe(1)
+    let count = 1
+    for (const { name, url, pid } of demo.instances) {
+      expect(await visitor.at(url).session()).toEqual({ instance: name, count: ++count, pid })
+    }
+    expect(count).toBe(4)
+  })
+
+  it('close() ends every instance process', async () => {
+    const demo = await startDemo({ port: 0, env: sqliteEnv() })
+    await new Visitor(demo.url).sessions(2)
+    await demo.close()
+    expect(demo.store.closed).toBe(true)
+    for (const { pid, url } of demo.instances) {
+      expect(alive(pid)).toBe(false)
+      await expect(fetch(url)).rejects.toThrow()
+    }
+  })
+
+  it('fails to start, with the store’s message, when the file cannot be opened', async () => {
+    await expect(
+      startDemo({ port: 0, env: { SQLITE_FILE: join(dir, 'no', 'such', 'dir.db') } }),
+    ).rejects.toThrow(/cannot open the database/)
   })
 })
 
@@ -179,8 +264,11 @@ describe('the demo as a command', () => {
     if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
   })
 
-  it('prints its URL, serves one session across instances, and exits 0 on SIGINT', async () => {
-    child = spawn(process.execPath, [MAIN, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  it('prints its URL, serves one session across instance processes, and exits 0 on SIGINT', async () => {
+    child = spawn(process.execPath, [MAIN, '--port', '0'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...sqliteEnv() },
+    })
     const exited = once(child, 'exit')
     let stdout = ''
     let stderr = ''
@@ -201,18 +289,25 @@ describe('the demo as a command', () => {
       )
     })
 
+    expect(stdout).toMatch(/2 Express processes share one sqlite store/)
     const answers = await new Visitor(url).sessions(4)
-    expect(answers).toEqual([
+    expect(answers).toMatchObject([
       { instance: 'app-1', count: 1 },
       { instance: 'app-2', count: 2 },
       { instance: 'app-1', count: 3 },
       { instance: 'app-2', count: 4 },
     ])
+    const pids = new Set(answers.map((answer) => answer.pid))
+    expect(pids.size).toBe(2)
+    expect(pids.has(child.pid!)).toBe(false)
 
     child.kill('SIGINT')
     const [code, signal] = await exited
-    expect({ code, signal, stderr }).toEqual({ code: 0, signal: null, stderr: '' })
+    // Node 22 calls node:sqlite experimental, once per process; nothing else may be printed.
+    const printed = stderr.replace(/^\(node:\d+\) ExperimentalWarning: SQLite .*\n(\(Use .*\n)?/gm, '')
+    expect({ code, signal, stderr: printed }).toEqual({ code: 0, signal: null, stderr: '' })
     expect(stdout).toContain('SIGINT: stopped.')
+    for (const pid of pids) expect(alive(pid)).toBe(false)
   })
 
   it('refuses an unknown store with exit code 1 and the usage', async () => {
@@ -225,7 +320,7 @@ describe('the demo as a command', () => {
     })
     const [code] = await once(child, 'exit')
     expect(code).toBe(1)
-    expect(stderr).toContain('store must be one of memory, redis, memcached, mongodb, mysql')
+    expect(stderr).toContain('store must be one of sqlite, memory, redis, memcached, mongodb, mysql')
     expect(stderr).toContain('Usage:')
   })
 })
@@ -257,7 +352,7 @@ describe.each(backends)('the demo on the %s backend', (kind, variable) => {
       const demo = await start({ port: 0, store: kind, env: { [variable]: url } })
       const visitor = new Visitor(demo.url)
       const answers = await visitor.sessions(4)
-      expect(answers).toEqual([
+      expect(answers).toMatchObject([
         { instance: 'app-1', count: 1 },
         { instance: 'app-2', count: 2 },
         { instance: 'app-1', count: 3 },
