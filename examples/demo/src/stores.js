@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { MemoryStore } from '@session-store/core'
 
-/** @typedef {'sqlite' | 'memory' | 'redis' | 'memcached' | 'mongodb' | 'mysql'} StoreKind */
+/** @typedef {'sqlite' | 'memory' | 'redis' | 'memcached' | 'mongodb' | 'mysql' | 'postgres'} StoreKind */
 
 /** The store kinds `--store` accepts. */
 export const STORE_KINDS = /** @type {const} */ ([
@@ -15,6 +15,7 @@ export const STORE_KINDS = /** @type {const} */ ([
   'memcached',
   'mongodb',
   'mysql',
+  'postgres',
 ])
 
 /** The SQLite file the demo's processes share unless `SQLITE_FILE` names another. */
@@ -67,6 +68,10 @@ export async function openStore(kind, env = process.env) {
     case 'mysql': {
       const { MySQLStore } = await import('@session-store/mysql')
       return new MySQLStore(env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test', options)
+    }
+    case 'postgres': {
+      const { PostgresStore } = await import('@session-store/postgres')
+      return new PostgresStore(env.POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test', options)
     }
     default:
       throw new TypeError(`store must be one of ${STORE_KINDS.join(', ')}, got ${JSON.stringify(kind)}`)

@@ -320,7 +320,7 @@ describe('the demo as a command', () => {
     })
     const [code] = await once(child, 'exit')
     expect(code).toBe(1)
-    expect(stderr).toContain('store must be one of sqlite, memory, redis, memcached, mongodb, mysql')
+    expect(stderr).toContain('store must be one of sqlite, memory, redis, memcached, mongodb, mysql, postgres')
     expect(stderr).toContain('Usage:')
   })
 })
@@ -335,6 +335,7 @@ const backends = [
   ['memcached', 'MEMCACHED_SERVERS'],
   ['mongodb', 'MONGO_URL'],
   ['mysql', 'MYSQL_URL'],
+  ['postgres', 'POSTGRES_URL'],
 ] as const
 describe.each(backends)('the demo on the %s backend', (kind, variable) => {
   const found = server(kind)
