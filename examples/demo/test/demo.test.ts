@@ -320,7 +320,9 @@ describe('the demo as a command', () => {
     })
     const [code] = await once(child, 'exit')
     expect(code).toBe(1)
-    expect(stderr).toContain('store must be one of sqlite, memory, redis, memcached, mongodb, mysql, postgres')
+    expect(stderr).toContain(
+      'store must be one of sqlite, memory, redis, memcached, mongodb, mysql, postgres',
+    )
     expect(stderr).toContain('Usage:')
   })
 })
