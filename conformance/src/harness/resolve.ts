@@ -1,7 +1,7 @@
 import { type DockerBackend, dockerAvailable, startDockerServer } from './docker.js'
 import { mysqlGreetingVersion, startMariadb } from './mariadb.js'
 import { memcachedVersion, startMemcached } from './memcached.js'
-import { mongodVersion, startMongod } from './mongodb.js'
+import { type FerretdbServer, findFerretdb, mongodVersion, startFerretdb, startMongod } from './mongodb.js'
 import { findBinary, tcpReachable } from './process.js'
 import { redisCommand, redisVersion, startRedis, startRedisCluster, startRedisSentinel } from './redis.js'
 import {
@@ -110,8 +110,8 @@ interface BackendRecipe {
   fromEnv(env: NodeJS.ProcessEnv): Promise<Found | undefined>
   /** The binaries needed on PATH, named in skip reasons. */
   binaries: string
-  hasBinaries(path: string | undefined): boolean
-  fromBinary(): Promise<Found>
+  hasBinaries(env: NodeJS.ProcessEnv): boolean
+  fromBinary(env: NodeJS.ProcessEnv): Promise<Found>
   /** The image key, when there is a Docker recipe. */
   docker?: DockerBackend
 }
@@ -137,6 +137,7 @@ function fromPrivate(
   backend: BackendName,
   start: () => Promise<PrivateServer>,
   describe: (server: PrivateServer) => Promise<string>,
+  origin = 'from PATH',
 ): () => Promise<Found> {
   return async () => {
     const server = await start()
@@ -146,7 +147,7 @@ function fromPrivate(
         server: {
           backend,
           source: 'binary',
-          description: `${what} (from PATH)`,
+          description: `${what} (${origin})`,
           host: server.host,
           port: server.port,
           url: server.url,
@@ -183,7 +184,7 @@ const RECIPES: Record<BackendName, BackendRecipe> = {
       }
     },
     binaries: 'redis-server',
-    hasBinaries: (path) => findBinary('redis-server', path) !== undefined,
+    hasBinaries: ({ PATH: path }) => findBinary('redis-server', path) !== undefined,
     fromBinary: fromPrivate(
       'redis',
       startRedis,
@@ -212,7 +213,7 @@ const RECIPES: Record<BackendName, BackendRecipe> = {
       }
     },
     binaries: 'redis-server and redis-cli',
-    hasBinaries: (path) =>
+    hasBinaries: ({ PATH: path }) =>
       findBinary('redis-server', path) !== undefined && findBinary('redis-cli', path) !== undefined,
     fromBinary: fromPrivate(
       'redis-cluster',
@@ -250,7 +251,7 @@ const RECIPES: Record<BackendName, BackendRecipe> = {
       }
     },
     binaries: 'redis-server and redis-sentinel',
-    hasBinaries: (path) =>
+    hasBinaries: ({ PATH: path }) =>
       findBinary('redis-server', path) !== undefined && findBinary('redis-sentinel', path) !== undefined,
     fromBinary: fromPrivate(
       'redis-sentinel',
@@ -280,7 +281,7 @@ const RECIPES: Record<BackendName, BackendRecipe> = {
       }
     },
     binaries: 'memcached',
-    hasBinaries: (path) => findBinary('memcached', path) !== undefined,
+    hasBinaries: ({ PATH: path }) => findBinary('memcached', path) !== undefined,
     fromBinary: fromPrivate(
       'memcached',
       startMemcached,
@@ -308,7 +309,7 @@ const RECIPES: Record<BackendName, BackendRecipe> = {
       }
     },
     binaries: 'mariadbd and mariadb-install-db',
-    hasBinaries: (path) =>
+    hasBinaries: ({ PATH: path }) =>
       (findBinary('mariadbd', path) ?? findBinary('mysqld', path)) !== undefined &&
       (findBinary('mariadb-install-db', path) ?? findBinary('mysql_install_db', path)) !== undefined,
     fromBinary: fromPrivate(
@@ -338,14 +339,25 @@ const RECIPES: Record<BackendName, BackendRecipe> = {
         },
       }
     },
-    binaries: 'mongod',
-    hasBinaries: (path) => findBinary('mongod', path) !== undefined,
-    fromBinary: fromPrivate(
-      'mongodb',
-      startMongod,
-      async (s) =>
-        `mongod ${await mongodVersion(findBinary('mongod')!)}, private instance on ${s.host}:${s.port}`,
-    ),
+    // MongoDB itself first; FerretDB (MongoDB's wire protocol on SQLite) where mongod is missing,
+    // which is the case wherever MongoDB's own packages cannot be had (Debian ships none).
+    binaries: 'mongod or ferretdb',
+    hasBinaries: (env) => findBinary('mongod', env.PATH) !== undefined || findFerretdb(env) !== undefined,
+    fromBinary: (env) =>
+      findBinary('mongod', env.PATH) !== undefined
+        ? fromPrivate(
+            'mongodb',
+            startMongod,
+            async (s) =>
+              `mongod ${await mongodVersion(findBinary('mongod', env.PATH)!)}, private instance on ${s.host}:${s.port}`,
+          )()
+        : fromPrivate(
+            'mongodb',
+            () => startFerretdb(env),
+            async (s) =>
+              `FerretDB ${(s as FerretdbServer).version} (MongoDB wire protocol) on ${s.host}:${s.port}, private instance on SQLite`,
+            findBinary('ferretdb', env.PATH) !== undefined ? 'from PATH' : `from ${findFerretdb(env)}`,
+          )(),
     docker: 'mongodb',
   },
 }
@@ -431,7 +443,7 @@ export async function resolveServers(options: ResolveOptions = {}): Promise<Reso
     const recipe = RECIPES[backend]
     const fromEnv = await recipe.fromEnv(env)
     if (fromEnv) return fromEnv
-    if (recipe.hasBinaries(env.PATH)) return recipe.fromBinary()
+    if (recipe.hasBinaries(env)) return recipe.fromBinary(env)
     const reasons = [`no ${recipe.envNames}`, `no ${recipe.binaries} on PATH`]
     if (recipe.docker) {
       if (await docker()) return dockerFound(backend, recipe.docker)()
