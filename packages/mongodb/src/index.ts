@@ -176,6 +176,23 @@ function isDuplicateKey(err: unknown): boolean {
 }
 
 /**
+ * FerretDB 1.x finds a document through its `_id` index only when `_id` is the filter's one and
+ * only field; `{ _id, expires }` scans the whole collection (5 ms for 1000 sessions here, and
+ * linear in their number). So reads filter on `_id` alone everywhere and check `expires`
+ * themselves, and a touch on FerretDB 1.x reads the expiry by `_id` first and then updates by
+ * `_id`: no weaker than FerretDB's own conditional update, which is such a read and write too.
+ * MongoDB keeps the one atomic conditional update.
+ */
+function lookupsByIdOnly(buildInfo: Document): boolean {
+  return typeof buildInfo.ferretdbVersion === 'string' && /^v?1\./.test(buildInfo.ferretdbVersion)
+}
+
+/** Whether a stored expiry is still ahead: a date in the future (anything else is expired). */
+function isLive(expires: unknown, now: number): boolean {
+  return expires instanceof Date && expires.getTime() > now
+}
+
+/**
  * Driver options that carry an operation's deadline: `maxTimeMS` stops the work on the server,
  * the signal stops it in the driver (server selection, the wait for a pooled connection, the
  * wait for the answer, whose connection the driver then closes), so a command whose caller
@@ -224,6 +241,8 @@ export class MongoStore<S extends object = ExpressSessionData> extends BaseStore
   /** The operation whose deadline the current attempt at readiness runs under. */
   #readinessOwner: Operation | undefined
   #ready = false
+  /** The server looks documents up by `_id` only when nothing else is in the filter. */
+  #lookupsByIdOnly = false
   #pruneTimer: NodeJS.Timeout | undefined
   #pruning: Promise<number> | undefined
 
@@ -368,10 +387,10 @@ export class MongoStore<S extends object = ExpressSessionData> extends BaseStore
   protected async read(key: string, op: Operation): Promise<string | null> {
     const collection = await this.#prepared(op)
     const found = await collection.findOne(
-      { _id: key, expires: { $gt: new Date() } },
-      { projection: { _id: 0, session: 1 }, ...deadlineOf(op) },
+      { _id: key },
+      { projection: { _id: 0, session: 1, expires: 1 }, ...deadlineOf(op) },
     )
-    if (found === null) return null
+    if (found === null || !isLive(found.expires, Date.now())) return null
     // A document written by something else may hold anything; text that cannot be decoded makes
     // the read resolve null and emit `corrupt`, as for any other undecodable value.
     return typeof found.session === 'string' ? found.session : ''
@@ -401,11 +420,14 @@ export class MongoStore<S extends object = ExpressSessionData> extends BaseStore
     const collection = await this.#prepared(op)
     // Only a live session moves: no upsert, and a session already expired (but not yet deleted)
     // or destroyed is left alone, without an error.
-    await collection.updateOne(
-      { _id: key, expires: { $gt: new Date() } },
-      { $set: { expires: expiryDate(ttlMs) } },
-      deadlineOf(op),
-    )
+    const update = { $set: { expires: expiryDate(ttlMs) } }
+    if (!this.#lookupsByIdOnly) {
+      await collection.updateOne({ _id: key, expires: { $gt: new Date() } }, update, deadlineOf(op))
+      return
+    }
+    const found = await collection.findOne({ _id: key }, { projection: { _id: 0, expires: 1 }, ...deadlineOf(op) })
+    if (found === null || !isLive(found.expires, Date.now())) return
+    await collection.updateOne({ _id: key }, update, deadlineOf(op))
   }
 
   protected override scan(op: Operation): AsyncIterable<string[]> {
@@ -535,6 +557,9 @@ export class MongoStore<S extends object = ExpressSessionData> extends BaseStore
     // closed" even once the server is back. Connecting explicitly, again after each failure,
     // lets a store created while MongoDB is down recover. On a connected client it is a no-op.
     await this.client.connect()
+    this.#lookupsByIdOnly = lookupsByIdOnly(
+      await this.client.db('admin').command({ buildInfo: 1 }, { signal: op.signal }),
+    )
     if (!this.#createIndex || this.#autoRemove === 'disabled') return
     if (this.#autoRemove === 'native') {
       try {
