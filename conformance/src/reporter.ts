@@ -54,6 +54,22 @@ export function countLine(counts: RunCounts): string {
   return counts.skipped > 0 ? `${line}, ${counts.skipped} skipped` : line
 }
 
+/**
+ * The tests skipped with a reason (`ctx.skip(reason)`): a test that cannot run on the server this
+ * run has (FerretDB lacks a MongoDB feature the test starts from) says which and why, so that a
+ * skip is never silent. Tests skipped for want of a server are told by the server lines instead.
+ */
+export function skipNotes(modules: ReadonlyArray<TestModule>): string[] {
+  const lines: string[] = []
+  for (const module of modules) {
+    for (const test of module.children.allTests()) {
+      const result = test.result()
+      if (result.state === 'skipped' && result.note) lines.push(`  ${test.fullName}: ${result.note}`)
+    }
+  }
+  return lines
+}
+
 /** One line per backend: the server it ran against, or why it was skipped. */
 export function serverLines(report: HarnessReport | undefined, setupError: string | undefined): string[] {
   const label = (name: string): string => `  ${name.padEnd(15)} `
@@ -104,17 +120,22 @@ export default class SummaryReporter implements Reporter {
   ): void {
     this.runEnded = true
     const setupFailed = harnessRunState().setupError !== undefined
-    const text = this.block(countRun(modules, unhandledErrors, reason, setupFailed))
+    const text = this.block(
+      countRun(modules, unhandledErrors, reason, setupFailed),
+      undefined,
+      skipNotes(modules),
+    )
     if (this.vitest?.config.watch) this.vitest.logger.log(text)
     else this.pending = text
   }
 
-  private block(counts: RunCounts, note?: string): string {
+  private block(counts: RunCounts, note?: string, skips: string[] = []): string {
     const state = harnessRunState()
     const report =
       state.report ??
       (this.vitest?.getRootProject().getProvidedContext()[PROVIDE_KEY] as HarnessReport | undefined)
     const lines = ['', 'session-store servers:', ...serverLines(report, state.setupError)]
+    if (skips.length > 0) lines.push('', 'skipped, with the reason:', ...skips)
     if (state.setupError) lines.push('', `harness setup failed: ${state.setupError.split('\n').join('\n  ')}`)
     if (note) lines.push('', note)
     lines.push('', countLine(counts))

@@ -1,7 +1,7 @@
 import { type DockerBackend, dockerAvailable, startDockerServer } from './docker.js'
 import { mysqlGreetingVersion, startMariadb } from './mariadb.js'
 import { memcachedVersion, startMemcached } from './memcached.js'
-import { mongodVersion, startMongod } from './mongodb.js'
+import { type FerretdbServer, findFerretdb, mongodVersion, startFerretdb, startMongod } from './mongodb.js'
 import { postgresBinDir, postgresVersion, startPostgres } from './postgres.js'
 import { findBinary, tcpReachable } from './process.js'
 import { redisCommand, redisVersion, startRedis, startRedisCluster, startRedisSentinel } from './redis.js'
@@ -112,8 +112,8 @@ interface BackendRecipe {
   fromEnv(env: NodeJS.ProcessEnv): Promise<Found | undefined>
   /** The binaries needed on PATH, named in skip reasons. */
   binaries: string
-  hasBinaries(path: string | undefined): boolean
-  fromBinary(): Promise<Found>
+  hasBinaries(env: NodeJS.ProcessEnv): boolean
+  fromBinary(env: NodeJS.ProcessEnv): Promise<Found>
   /** The image key, when there is a Docker recipe. */
   docker?: DockerBackend
 }
@@ -139,6 +139,7 @@ function fromPrivate(
   backend: BackendName,
   start: () => Promise<PrivateServer>,
   describe: (server: PrivateServer) => Promise<string>,
+  origin = 'from PATH',
 ): () => Promise<Found> {
   return async () => {
     const server = await start()
@@ -148,7 +149,7 @@ function fromPrivate(
         server: {
           backend,
           source: 'binary',
-          description: `${what} (from PATH)`,
+          description: `${what} (${origin})`,
           host: server.host,
           port: server.port,
           url: server.url,
@@ -185,7 +186,7 @@ const RECIPES: Record<BackendName, BackendRecipe> = {
       }
     },
     binaries: 'redis-server',
-    hasBinaries: (path) => findBinary('redis-server', path) !== undefined,
+    hasBinaries: ({ PATH: path }) => findBinary('redis-server', path) !== undefined,
     fromBinary: fromPrivate(
       'redis',
       startRedis,
@@ -214,7 +215,7 @@ const RECIPES: Record<BackendName, BackendRecipe> = {
       }
     },
     binaries: 'redis-server and redis-cli',
-    hasBinaries: (path) =>
+    hasBinaries: ({ PATH: path }) =>
       findBinary('redis-server', path) !== undefined && findBinary('redis-cli', path) !== undefined,
     fromBinary: fromPrivate(
       'redis-cluster',
@@ -252,7 +253,7 @@ const RECIPES: Record<BackendName, BackendRecipe> = {
       }
     },
     binaries: 'redis-server and redis-sentinel',
-    hasBinaries: (path) =>
+    hasBinaries: ({ PATH: path }) =>
       findBinary('redis-server', path) !== undefined && findBinary('redis-sentinel', path) !== undefined,
     fromBinary: fromPrivate(
       'redis-sentinel',
@@ -282,7 +283,7 @@ const RECIPES: Record<BackendName, BackendRecipe> = {
       }
     },
     binaries: 'memcached',
-    hasBinaries: (path) => findBinary('memcached', path) !== undefined,
+    hasBinaries: ({ PATH: path }) => findBinary('memcached', path) !== undefined,
     fromBinary: fromPrivate(
       'memcached',
       startMemcached,
@@ -310,7 +311,7 @@ const RECIPES: Record<BackendName, BackendRecipe> = {
       }
     },
     binaries: 'mariadbd and mariadb-install-db',
-    hasBinaries: (path) =>
+    hasBinaries: ({ PATH: path }) =>
       (findBinary('mariadbd', path) ?? findBinary('mysqld', path)) !== undefined &&
       (findBinary('mariadb-install-db', path) ?? findBinary('mysql_install_db', path)) !== undefined,
     fromBinary: fromPrivate(
@@ -339,7 +340,7 @@ const RECIPES: Record<BackendName, BackendRecipe> = {
       }
     },
     binaries: 'initdb and postgres (on PATH or in /usr/lib/postgresql/*/bin)',
-    hasBinaries: (path) => postgresBinDir(path) !== undefined,
+    hasBinaries: ({ PATH: path }) => postgresBinDir(path) !== undefined,
     fromBinary: fromPrivate(
       'postgres',
       startPostgres,
@@ -368,14 +369,25 @@ const RECIPES: Record<BackendName, BackendRecipe> = {
         },
       }
     },
-    binaries: 'mongod',
-    hasBinaries: (path) => findBinary('mongod', path) !== undefined,
-    fromBinary: fromPrivate(
-      'mongodb',
-      startMongod,
-      async (s) =>
-        `mongod ${await mongodVersion(findBinary('mongod')!)}, private instance on ${s.host}:${s.port}`,
-    ),
+    // MongoDB itself first; FerretDB (MongoDB's wire protocol on SQLite) where mongod is missing,
+    // which is the case wherever MongoDB's own packages cannot be had (Debian ships none).
+    binaries: 'mongod or ferretdb',
+    hasBinaries: (env) => findBinary('mongod', env.PATH) !== undefined || findFerretdb(env) !== undefined,
+    fromBinary: (env) =>
+      findBinary('mongod', env.PATH) !== undefined
+        ? fromPrivate(
+            'mongodb',
+            startMongod,
+            async (s) =>
+              `mongod ${await mongodVersion(findBinary('mongod', env.PATH)!)}, private instance on ${s.host}:${s.port}`,
+          )()
+        : fromPrivate(
+            'mongodb',
+            () => startFerretdb(env),
+            async (s) =>
+              `FerretDB ${(s as FerretdbServer).version} (MongoDB wire protocol) on ${s.host}:${s.port}, private instance on SQLite`,
+            findBinary('ferretdb', env.PATH) !== undefined ? 'from PATH' : `from ${findFerretdb(env)}`,
+          )(),
     docker: 'mongodb',
   },
   // Embedded in Node: no server, only a file of the run's own.
@@ -486,7 +498,7 @@ export async function resolveServers(options: ResolveOptions = {}): Promise<Reso
     const recipe = RECIPES[backend]
     const fromEnv = await recipe.fromEnv(env)
     if (fromEnv) return fromEnv
-    if (recipe.hasBinaries(env.PATH)) return recipe.fromBinary()
+    if (recipe.hasBinaries(env)) return recipe.fromBinary(env)
     const reasons = [`no ${recipe.envNames}`, `no ${recipe.binaries} on PATH`]
     if (recipe.docker) {
       if (await docker()) return dockerFound(backend, recipe.docker)()

@@ -4,6 +4,7 @@ import { type SessionData, SessionStoreError } from '@session-store/core'
 import { type Collection, type Db, MongoClient, MongoServerSelectionError } from 'mongodb'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { MongoStore, NEVER_EXPIRES, prefixRange, type SessionDocument, TTL_INDEX } from '../src/index.js'
+import { serverKind } from './server-kind.js'
 
 /** A port nothing listens on (the TCP port multiplexer, never served on loopback). */
 const NOTHING_LISTENS = 'mongodb://127.0.0.1:1'
@@ -61,6 +62,15 @@ describe('MongoStore without a server', () => {
         () => new MongoStore(NOTHING_LISTENS, { closeClient: 1 as unknown as boolean }),
         /closeClient must be a boolean/,
       )
+      expectOptionsError(
+        () => new MongoStore(NOTHING_LISTENS, { autoRemove: 'ttl' as unknown as 'native' }),
+        /autoRemove must be 'native', 'interval' or 'disabled'/,
+      )
+      // connect-mongo's autoRemoveInterval is in minutes: 10 would prune every 10 ms here.
+      expectOptionsError(
+        () => new MongoStore(NOTHING_LISTENS, { autoRemove: 'interval', autoRemoveInterval: 10 }),
+        /autoRemoveInterval must be a number of ms of at least 1000, got number 10 \(connect-mongo counts it in minutes/,
+      )
       expectOptionsError(() => new MongoStore(NOTHING_LISTENS, { timeout: -1 }), /timeout must be/)
       const client = new MongoClient(NOTHING_LISTENS)
       expectOptionsError(
@@ -88,9 +98,9 @@ describe('MongoStore without a server', () => {
       await Promise.all([fromClient.close(), fromDb.close(), fromUrl.close()])
     })
 
-    it('bounds server selection of a client it creates by its own timeout, unless told otherwise', async () => {
+    it('bounds connecting of a client it creates by its own timeout, unless told otherwise', async () => {
       const own = new MongoStore(NOTHING_LISTENS, { timeout: 2000 })
-      expect(own.client.options.serverSelectionTimeoutMS).toBe(1600)
+      expect(own.client.options.serverSelectionTimeoutMS).toBe(2000)
       expect(own.client.options.connectTimeoutMS).toBe(2000)
       const fromUrl = new MongoStore(`${NOTHING_LISTENS}/?serverSelectionTimeoutMS=1234`, { timeout: 2000 })
       expect(fromUrl.client.options.serverSelectionTimeoutMS).toBe(1234)
@@ -240,7 +250,12 @@ describe('MongoStore without a server', () => {
 
   describe('with nothing listening', () => {
     it("rejects, emits 'disconnect' with the driver's reason, and tries again on the next call", async () => {
-      const store = new MongoStore(NOTHING_LISTENS, { timeout: 2000 })
+      // A driver that gives up on finding a server before the store's deadline, so that the
+      // rejection carries the driver's error rather than the store's timeout.
+      const store = new MongoStore(NOTHING_LISTENS, {
+        timeout: 2000,
+        clientOptions: { serverSelectionTimeoutMS: 500 },
+      })
       const disconnected = once(store, 'disconnect')
       const first = await rejection(store.get('sid'))
       expect(first).toBeInstanceOf(SessionStoreError)
@@ -297,6 +312,28 @@ describe('MongoStore without a server', () => {
 })
 
 const found = server('mongodb')
+/** FerretDB's version when it serves this run (it has no TTL indexes), else undefined. */
+const ferretdb = found ? (await serverKind(found.url)).ferretdb : undefined
+
+/** Expired documents, as they sit until someone deletes them. */
+function expiredDocuments(prefix: string, count: number): SessionDocument[] {
+  const expires = new Date(Date.now() - 1000)
+  return Array.from({ length: count }, (_, i) => ({
+    _id: `${prefix}${String(i).padStart(5, '0')}`,
+    session: JSON.stringify({ i }),
+    expires,
+  }))
+}
+
+/** Polls until `check` holds, at most `ms`. */
+async function eventually(check: () => Promise<boolean>, ms: number): Promise<boolean> {
+  const until = Date.now() + ms
+  while (Date.now() < until) {
+    if (await check()) return true
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  return check()
+}
 
 describe.skipIf(!found)(
   `MongoStore on ${found?.description ?? `MongoDB (skipped: ${skipReason('mongodb')})`}`,
@@ -335,22 +372,120 @@ describe.skipIf(!found)(
       return new MongoStore(client, { dbName, collection, ...options })
     }
 
-    it('creates the TTL index on expires with expireAfterSeconds 0, once, and only when asked', async () => {
+    it('creates the TTL index on expires with expireAfterSeconds 0, once', async (ctx) => {
+      if (ferretdb) return ctx.skip(`FerretDB ${ferretdb} has no TTL indexes (the fallback test covers it)`)
       const name = freshCollection()
       const stores = [storeOn(name, { prefix: 'a:' }), storeOn(name, { prefix: 'b:' })]
+      const warnings: Error[] = []
+      for (const store of stores) store.on('warning', (warning) => warnings.push(warning))
       await Promise.all(stores.flatMap((store) => [store.set('one', { n: 1 }), store.get('two')]))
       const indexes = await db.collection(name).listIndexes().toArray()
       const ttl = indexes.filter((index) => index.key.expires !== undefined)
       expect(ttl).toHaveLength(1)
       expect(ttl[0]).toMatchObject({ key: { expires: 1 }, expireAfterSeconds: 0 })
+      expect(stores.map((store) => store.autoRemove)).toEqual(['native', 'native'])
+      expect(warnings).toEqual([])
       await Promise.all(stores.map((store) => store.close()))
+    })
 
-      const without = freshCollection()
-      const store = storeOn(without, { createIndex: false })
+    it('creates no index without createIndex or with autoRemove disabled, and a plain one for interval', async () => {
+      const indexKeys = async (name: string) =>
+        (await db.collection(name).listIndexes().toArray()).map((index) => ({
+          key: index.key,
+          ttl: index.expireAfterSeconds,
+        }))
+      for (const options of [{ createIndex: false }, { autoRemove: 'disabled' as const }]) {
+        const name = freshCollection()
+        const store = storeOn(name, options)
+        await store.set('one', { n: 1 })
+        expect(await indexKeys(name), JSON.stringify(options)).toEqual([{ key: { _id: 1 }, ttl: undefined }])
+        await store.close()
+      }
+      const name = freshCollection()
+      const store = storeOn(name, { autoRemove: 'interval' })
       await store.set('one', { n: 1 })
-      const keys = (await db.collection(without).listIndexes().toArray()).map((index) => index.key)
-      expect(keys).toEqual([{ _id: 1 }])
+      expect(await indexKeys(name)).toEqual([
+        { key: { _id: 1 }, ttl: undefined },
+        { key: { expires: 1 }, ttl: undefined },
+      ])
       await store.close()
+    })
+
+    it("falls back from 'native' to 'interval' on a server without TTL indexes, with one warning", async (ctx) => {
+      if (!ferretdb) return ctx.skip('the server has TTL indexes: MongoDB itself, not FerretDB')
+      const name = freshCollection()
+      const sessions = db.collection<SessionDocument>(name)
+      await sessions.insertMany(expiredDocuments('other:', 3))
+      const store = storeOn(name, { prefix: 'p:', autoRemoveInterval: 1000 })
+      const warnings: Error[] = []
+      const errors: Error[] = []
+      store.on('warning', (warning) => warnings.push(warning))
+      store.on('error', (error) => errors.push(error))
+      const unhandled: unknown[] = []
+      const onUnhandled = (reason: unknown) => unhandled.push(reason)
+      process.on('unhandledRejection', onUnhandled)
+      try {
+        // Several first operations at once share the one attempt at the index.
+        await Promise.all([
+          store.set('a', { n: 1 }),
+          store.get('b'),
+          store.set('c', { n: 2 }),
+          store.length(),
+        ])
+        expect(await store.get('a')).toEqual({ n: 1 })
+        expect(store.autoRemove).toBe('interval')
+        expect(warnings).toHaveLength(1)
+        expect(warnings[0]).toBeInstanceOf(SessionStoreError)
+        expect(warnings[0]!.message).toMatch(
+          /^\[@session-store\/mongodb\] \[mongodb\] the server has no TTL indexes \(Index option "expireAfterSeconds" is not implemented yet\).*autoRemove is 'interval' now/,
+        )
+        expect(errors).toEqual([])
+        // The index pruning walks is there, and the timer prunes every prefix's expired documents.
+        const keys = (await sessions.listIndexes().toArray()).map((index) => index.key)
+        expect(keys).toContainEqual({ expires: 1 })
+        expect(
+          await eventually(async () => (await sessions.countDocuments({ _id: /^other:/ })) === 0, 5000),
+        ).toBe(true)
+        expect(await store.get('c')).toEqual({ n: 2 })
+        // A second store on the same server finds the same, and says so once too.
+        const second = storeOn(name, { prefix: 'q:' })
+        const secondWarnings: Error[] = []
+        second.on('warning', (warning) => secondWarnings.push(warning))
+        await second.set('x', { n: 3 })
+        await second.get('x')
+        expect(secondWarnings).toHaveLength(1)
+        await second.close()
+        expect(warnings).toHaveLength(1)
+        expect(unhandled).toEqual([])
+      } finally {
+        process.off('unhandledRejection', onUnhandled)
+        await store.close()
+      }
+    })
+
+    it("'interval' deletes expired sessions of every prefix in batches, on its timer and on demand", async () => {
+      const name = freshCollection()
+      const sessions = db.collection<SessionDocument>(name)
+      const store = storeOn(name, { prefix: 'p:', autoRemove: 'interval', autoRemoveInterval: 1000 })
+      await store.set('live', { n: 1 }, 60_000)
+      await sessions.insertMany([...expiredDocuments('p:old', 5), ...expiredDocuments('other:', 5)])
+      // On its timer, 750 to 1250 ms after the store was created and again after each round.
+      expect(await eventually(async () => (await sessions.countDocuments()) === 1, 5000)).toBe(true)
+      expect(await store.get('live')).toEqual({ n: 1 })
+
+      // On demand, more than one batch.
+      await sessions.insertMany(expiredDocuments('bulk:', 2500))
+      const removed = await store.prune()
+      expect(removed).toBe(2500)
+      expect(await sessions.countDocuments({ _id: /^bulk:/ })).toBe(0)
+      expect(await sessions.countDocuments()).toBe(1)
+
+      // After close the timer is gone: what expires now stays.
+      await store.close()
+      await expect(store.prune()).rejects.toMatchObject({ code: 'ECLOSED' })
+      await sessions.insertMany(expiredDocuments('late:', 3))
+      await new Promise((resolve) => setTimeout(resolve, 1500))
+      expect(await sessions.countDocuments({ _id: /^late:/ })).toBe(3)
     })
 
     it('keeps one document per session: _id = prefix + sid, the encoded session, and expires as a Date', async () => {
@@ -449,7 +584,10 @@ describe.skipIf(!found)(
       expect(await client.db(dbName).collection(name).countDocuments()).toBe(2)
     })
 
-    it('reports a TTL index it cannot create, and keeps working', async () => {
+    it('reports a TTL index it cannot create, and keeps working', async (ctx) => {
+      if (ferretdb) {
+        return ctx.skip(`FerretDB ${ferretdb} cannot create the other TTL index this test starts from`)
+      }
       const name = freshCollection()
       await db.collection(name).createIndex({ expires: 1 }, { expireAfterSeconds: 3600 })
       const store = storeOn(name)
