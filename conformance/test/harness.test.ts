@@ -118,7 +118,8 @@ describe('SESSION_STORE_REQUIRE', () => {
     const resolved = await resolveServers({ env: nothingAvailable, dockerAvailable: noDocker })
     // SQLite is inside Node: it needs no PATH, no Docker and no server; PostgreSQL is also
     // looked for where Debian installs it, off PATH.
-    const offPath = postgresBinDir('') === undefined ? ['sqlite'] : ['sqlite', 'postgres']
+    // FerretDB is also looked for in Go's bin directory.
+    const offPath = ['sqlite', 'mongodb', ...(postgresBinDir('') === undefined ? [] : ['postgres'])]
     const servers = resolved.report.backends.filter((b) => !offPath.includes(b.backend))
     expect(servers.every((b) => b.status === 'skipped')).toBe(true)
     expect(resolved.report.backends.find((b) => b.backend === 'sqlite')?.status).toBe('found')

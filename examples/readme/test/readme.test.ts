@@ -57,6 +57,7 @@ const BACKEND_ENV: Record<string, { backend: BackendName; env: string; value: 'u
   '@session-store/mysql': { backend: 'mysql', env: 'MYSQL_URL', value: 'url' },
   '@session-store/mongodb': { backend: 'mongodb', env: 'MONGO_URL', value: 'url' },
   '@session-store/postgres': { backend: 'postgres', env: 'POSTGRES_URL', value: 'url' },
+  '@session-store/sqlite': { backend: 'sqlite', env: 'SQLITE_FILE', value: 'url' },
 }
 
 function backendsOf(snippet: Snippet) {
