@@ -308,6 +308,8 @@ describe('BaseStore', () => {
     const signal = op!.signal
     expect(signal.aborted).toBe(false)
     expect(await pending).toMatchObject({ code: 'ETIMEOUT' })
+    // The caller is told first; the signal aborts in the same turn of the timer.
+    await new Promise((resolve) => setImmediate(resolve))
     expect(signal.aborted).toBe(true)
     expect(op?.expired).toBe(true)
   })
