@@ -450,7 +450,20 @@ async function mongoSubjects(url) {
       package: 'connect-mongo',
       async create() {
         const client = await new MongoClient(url).connect()
-        const store = connectMongo.create({ client, dbName, collectionName: 'connect_mongo' })
+        // connect-mongo's default (autoRemove 'native') creates a TTL index without waiting for
+        // it; a server that refuses TTL indexes (FerretDB 1.x) turns that into an unhandled
+        // rejection that ends the process. Its users on such servers set autoRemove 'interval',
+        // so the bench does the same there, and keeps the default everywhere else.
+        const ttlIndexes = await client
+          .db(dbName)
+          .collection('ttl_probe')
+          .createIndex({ expires: 1 }, { expireAfterSeconds: 0 })
+          .then(
+            () => true,
+            () => false,
+          )
+        const autoRemove = ttlIndexes ? {} : { autoRemove: /** @type {const} */ ('interval') }
+        const store = connectMongo.create({ client, dbName, collectionName: 'connect_mongo', ...autoRemove })
         return {
           store: /** @type {CallbackStore} */ (/** @type {unknown} */ (store)),
           express: store,

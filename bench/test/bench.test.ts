@@ -74,10 +74,6 @@ for (const backend of backends) {
         expect(cell.opsPerRun).toBeGreaterThan(0)
         for (const subject of subjects) {
           const result = cell.subjects[subject.name]
-          // connect-mongo's host process dies on FerretDB 1.24 (not yet understood); it is
-          // reported as skipped with that reason rather than timed.
-          if (backend === 'mongodb' && subject.name === 'connect-mongo' && result && 'skipped' in result)
-            continue
           // Only a subject without touch (koa-redis) may skip, and only the touch workload.
           if (cell.workload === 'touch' && subject.name === 'koa-redis') {
             expect(result).toEqual({ skipped: 'no touch method' })

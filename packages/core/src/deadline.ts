@@ -23,6 +23,8 @@ export class Operation {
   /** @internal Rejects the caller; set by the queue. */
   reject: (reason: Error) => void = noop
   #controller: AbortController | undefined
+  /** Set when the queue timed the operation out, which may be a millisecond before `deadline`. */
+  #timedOut = false
 
   constructor(name: string, key: string | undefined, deadline: number) {
     this.name = name
@@ -41,7 +43,7 @@ export class Operation {
 
   /** Whether the deadline has passed: work for this operation must not start any more. */
   get expired(): boolean {
-    return performance.now() >= this.deadline
+    return this.#timedOut || performance.now() >= this.deadline
   }
 
   /**
@@ -55,6 +57,7 @@ export class Operation {
 
   /** @internal Called by the queue at the deadline. */
   abort(reason: Error): void {
+    this.#timedOut = true
     this.#controller?.abort(reason)
   }
 }

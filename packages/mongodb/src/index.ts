@@ -7,6 +7,7 @@ import {
 import type { Uninferred } from '@session-store/core/internal'
 import {
   type Collection,
+  type ConnectionCheckOutFailedEvent,
   Db,
   type Document,
   type Filter,
@@ -356,6 +357,7 @@ export class MongoStore<S extends object = ExpressSessionData> extends BaseStore
     this.#autoRemove = autoRemove
     this.#autoRemoveInterval = autoRemoveInterval
     this.client.on('topologyDescriptionChanged', this.#onTopologyChanged)
+    this.client.on('connectionCheckOutFailed', this.#onCheckOutFailed)
     if (autoRemove === 'interval') this.#schedulePrune()
   }
 
@@ -464,6 +466,7 @@ export class MongoStore<S extends object = ExpressSessionData> extends BaseStore
   protected override async shutdown(): Promise<void> {
     clearTimeout(this.#pruneTimer)
     this.client.off('topologyDescriptionChanged', this.#onTopologyChanged)
+    this.client.off('connectionCheckOutFailed', this.#onCheckOutFailed)
     // A prune in flight stops after its current batch (it checks `closed`). The driver's close()
     // closes in-use connections first, so it settles on a stalled server too; core bounds it.
     if (this.#closeClient) await this.client.close()
@@ -685,6 +688,18 @@ export class MongoStore<S extends object = ExpressSessionData> extends BaseStore
     }
     const failed = servers.find((server) => server.error !== null)
     if (failed?.error) this.setConnected(false, failed.error)
+  }
+
+  /**
+   * A new connection could not be made (refused, reset, handshake failed): an outage, even
+   * when the topology says nothing of it. Driver 7 keeps a standalone server in its topology
+   * as long as its monitor's next heartbeat (10 s away by default) has not failed, so without
+   * this the store would stay connected through an outage. Core's health check (a ping a
+   * second) reports the way back.
+   */
+  readonly #onCheckOutFailed = (event: ConnectionCheckOutFailedEvent): void => {
+    if (event.reason !== 'connectionError') return
+    this.setConnected(false, this.error('EBACKEND', `cannot open a connection to ${event.address}`, 'connect'))
   }
 
   /** Creates the store's own client, with connection timeouts that fit the store's. */
