@@ -1,4 +1,4 @@
-import { createServer, type RequestListener } from 'node:http'
+import type { RequestListener } from 'node:http'
 import type { SessionStore } from '@session-store/core'
 import { toExpressStore } from '@session-store/express'
 import { toKoaStore } from '@session-store/koa'

@@ -699,7 +699,10 @@ export class MongoStore<S extends object = ExpressSessionData> extends BaseStore
    */
   readonly #onCheckOutFailed = (event: ConnectionCheckOutFailedEvent): void => {
     if (event.reason !== 'connectionError') return
-    this.setConnected(false, this.error('EBACKEND', `cannot open a connection to ${event.address}`, 'connect'))
+    this.setConnected(
+      false,
+      this.error('EBACKEND', `cannot open a connection to ${event.address}`, 'connect'),
+    )
   }
 
   /** Creates the store's own client, with connection timeouts that fit the store's. */
