@@ -46,7 +46,14 @@ export function dockerAvailable(env: NodeJS.ProcessEnv = process.env): Promise<b
  */
 export async function startDockerServer(backend: DockerBackend): Promise<StartedDockerServer> {
   // Loaded only when Docker is used: it is large and most runs never need it.
-  const { GenericContainer, Wait } = await import('testcontainers')
+  // An optional peer: a store author who runs only the clauses never installs it.
+  const { GenericContainer, Wait } = await import('testcontainers').catch((err: unknown) => {
+    const code = (err as { code?: unknown } | null)?.code
+    if (code !== 'ERR_MODULE_NOT_FOUND') throw err
+    throw new Error(
+      'testcontainers is not installed (npm install --save-dev testcontainers to start servers in Docker)',
+    )
+  })
   const image = DOCKER_IMAGES[backend]
   const recipes = {
     redis: () =>
