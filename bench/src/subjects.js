@@ -654,12 +654,25 @@ async function mongoSubjects(url) {
         /** @type {import('mongodb').Collection<{ _id: string, session: string, expires: Date }>} */
         const sessions = client.db(dbName).collection('raw')
         const expiresAt = (/** @type {Session} */ sess) => new Date(Date.now() + cookieTtlMs(sess))
+        // What our store sends on this server. FerretDB 1.x finds a document by its `_id` index
+        // only when `_id` is the whole filter ({ _id, expires } scans the collection), so there
+        // our store reads by `_id` and checks `expires` itself, and touches with a read by `_id`
+        // then an update by `_id`; so does the raw client, which would otherwise measure the scan.
+        const info = await client.db('admin').command({ buildInfo: 1 })
+        const byIdOnly = typeof info.ferretdbVersion === 'string' && /^v?1\./.test(info.ferretdbVersion)
+        const live = (/** @type {{ expires?: unknown } | null} */ doc) =>
+          doc !== null && doc.expires instanceof Date && doc.expires.getTime() > Date.now()
         /** @type {CallbackStore} */
         const store = {
-          get: (sid, cb) =>
-            void sessions
-              .findOne({ _id: sid, expires: { $gt: new Date() } })
-              .then((doc) => cb(null, doc === null ? null : JSON.parse(doc.session)), cb),
+          get: byIdOnly
+            ? (sid, cb) =>
+                void sessions
+                  .findOne({ _id: sid }, { projection: { _id: 0, session: 1, expires: 1 } })
+                  .then((doc) => cb(null, doc !== null && live(doc) ? JSON.parse(doc.session) : null), cb)
+            : (sid, cb) =>
+                void sessions
+                  .findOne({ _id: sid, expires: { $gt: new Date() } })
+                  .then((doc) => cb(null, doc === null ? null : JSON.parse(doc.session)), cb),
           set: (sid, sess, cb) =>
             void sessions
               .updateOne(
@@ -668,10 +681,25 @@ async function mongoSubjects(url) {
                 { upsert: true },
               )
               .then(() => cb(null), cb),
-          touch: (sid, sess, cb) =>
-            void sessions
-              .updateOne({ _id: sid, expires: { $gt: new Date() } }, { $set: { expires: expiresAt(sess) } })
-              .then(() => cb(null), cb),
+          touch: byIdOnly
+            ? (sid, sess, cb) =>
+                void sessions
+                  .findOne({ _id: sid }, { projection: { _id: 0, expires: 1 } })
+                  .then((doc) =>
+                    live(doc)
+                      ? sessions
+                          .updateOne({ _id: sid }, { $set: { expires: expiresAt(sess) } })
+                          .then(() => {})
+                      : undefined,
+                  )
+                  .then(() => cb(null), cb)
+            : (sid, sess, cb) =>
+                void sessions
+                  .updateOne(
+                    { _id: sid, expires: { $gt: new Date() } },
+                    { $set: { expires: expiresAt(sess) } },
+                  )
+                  .then(() => cb(null), cb),
           destroy: (sid, cb) => void sessions.deleteOne({ _id: sid }).then(() => cb(null), cb),
         }
         return { store, close: () => client.close() }
