@@ -2,9 +2,10 @@
 // `pnpm bench [--quick] [--only=redis,mysql,...] [--sections=store,e2e,memory,enumeration] [--out=FILE]`
 // `pnpm bench --render=bench/RESULTS.json` rewrites RESULTS.md from the numbers of that run.
 //
-// Starts private servers (or uses REDIS_URL, MEMCACHED_SERVERS, MYSQL_URL, MONGO_URL), runs
-// every section, prints the ratio table with the targets and writes bench/RESULTS.md and
-// RESULTS.json (a full run of every section) or bench/RESULTS.quick.md and .json (anything less).
+// Starts private servers (or uses REDIS_URL, MEMCACHED_SERVERS, MYSQL_URL, POSTGRES_URL,
+// MONGO_URL), runs every section, prints the ratio table with the targets and writes
+// bench/RESULTS.md and RESULTS.json (a full run of every section) or bench/RESULTS.quick.md and
+// .json (anything less).
 
 import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
@@ -14,6 +15,7 @@ import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import Memcached from 'memcached'
 import mysql from 'mysql2/promise'
+import pg from 'pg'
 import { runEndToEnd } from './end-to-end.js'
 import { childHosts } from './hosts.js'
 import { consoleReport, markdown, verdicts } from './report.js'
@@ -29,7 +31,7 @@ import { inWorker } from './worker-client.js'
  * @typedef {import('./subjects.js').ServerUrls} ServerUrls
  */
 
-const ALL_BACKENDS = ['memory', 'redis', 'memcached', 'mysql', 'mongodb', 'sqlite']
+const ALL_BACKENDS = ['memory', 'redis', 'memcached', 'mysql', 'postgres', 'mongodb', 'sqlite']
 const ALL_SECTIONS = ['store', 'e2e', 'memory', 'enumeration']
 
 /**
@@ -125,6 +127,16 @@ async function describeServers(urls, descriptions) {
       out.mysql = `${/** @type {any} */ (rows)[0].version}, ${descriptions.mysql}`
     } finally {
       await connection.end()
+    }
+  }
+  if (urls.postgres) {
+    const client = new pg.Client({ connectionString: urls.postgres })
+    await client.connect()
+    try {
+      const { rows } = await client.query('SHOW server_version')
+      out.postgres = `PostgreSQL ${rows[0].server_version}, ${descriptions.postgres}`
+    } finally {
+      await client.end()
     }
   }
   return out

@@ -1,13 +1,20 @@
 // @ts-check
 // The servers the benchmarks run against: the ones named by env URLs, else private instances
 // started for this run on free loopback ports (never a server other people use), stopped at
-// the end. MongoDB runs only where MONGO_URL names a server.
+// the end. Without MONGO_URL, MongoDB is a private FerretDB (MongoDB's wire protocol on
+// SQLite), as in the test harness: MongoDB's own server cannot be had on every machine.
 
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
-import { startMariadb, startMemcached, startRedis } from '@session-store/conformance/harness'
+import {
+  startFerretdb,
+  startMariadb,
+  startMemcached,
+  startPostgres,
+  startRedis,
+} from '@session-store/conformance/harness'
 
 /** The SQLite inside this Node. */
 function sqliteVersion() {
@@ -41,12 +48,20 @@ export async function startServers({ backends, log }) {
   const env = process.env
 
   /**
-   * @param {'redis' | 'memcached' | 'mysql'} backend
+   * @template {{ url: string, close(): Promise<void> }} S
+   * @param {'redis' | 'memcached' | 'mysql' | 'postgres' | 'mongodb'} backend
    * @param {string | undefined} envUrl
    * @param {string} envName
-   * @param {() => Promise<{ url: string, close(): Promise<void> }>} start
+   * @param {() => Promise<S>} start
+   * @param {(server: S) => string} [describe] what the server is, where its URL alone does not say
    */
-  const provide = async (backend, envUrl, envName, start) => {
+  const provide = async (
+    backend,
+    envUrl,
+    envName,
+    start,
+    describe = (server) => `private instance on ${server.url}`,
+  ) => {
     if (!backends.includes(backend)) return
     if (envUrl) {
       urls[backend] = envUrl
@@ -58,7 +73,7 @@ export async function startServers({ backends, log }) {
       const server = await start()
       started.push(server)
       urls[backend] = server.url
-      descriptions[backend] = `private instance on ${server.url} (started for this run)`
+      descriptions[backend] = `${describe(server)} (started for this run)`
       log(`  ${backend}: ${server.url} (${Date.now() - t0} ms)`)
     } catch (error) {
       descriptions[backend] = `skipped: ${/** @type {Error} */ (error).message.split('\n')[0]}`
@@ -74,16 +89,21 @@ export async function startServers({ backends, log }) {
         startMemcached({ memoryMb: 1024 }),
       ),
       provide('mysql', env.MYSQL_URL, 'MYSQL_URL', startMariadb),
+      provide('postgres', env.POSTGRES_URL, 'POSTGRES_URL', startPostgres),
+      // The FerretDB the harness finds (PATH, or where `go install` puts it); described as the
+      // harness does, since its numbers are FerretDB's on SQLite and not MongoDB's.
+      provide(
+        'mongodb',
+        env.MONGO_URL,
+        'MONGO_URL',
+        () => startFerretdb(),
+        (server) =>
+          `FerretDB ${server.version} (MongoDB wire protocol) on ${server.host}:${server.port}, private instance on SQLite`,
+      ),
     ])
   } catch (error) {
     await Promise.all(started.map((s) => s.close().catch(() => {})))
     throw error
-  }
-  if (backends.includes('mongodb')) {
-    if (env.MONGO_URL) {
-      urls.mongodb = env.MONGO_URL
-      descriptions.mongodb = `MONGO_URL=${env.MONGO_URL}`
-    } else descriptions.mongodb = 'skipped: no MongoDB (MONGO_URL is not set)'
   }
   if (backends.includes('sqlite')) {
     // No server: a directory of the run's own for the subjects' files, deleted at the end.

@@ -7,7 +7,8 @@
 // Fairness rules kept here, in one place:
 // - every subject gets a client (or pool) of its own, created with the same settings as the
 //   others on that backend: ioredis and node-redis with their defaults (no auto-pipelining
-//   flag for anyone), mysql2 pools of MYSQL_POOL_SIZE connections, memcached's defaults;
+//   flag for anyone), mysql2 pools of MYSQL_POOL_SIZE connections, pg pools (knex's too) of
+//   PG_POOL_SIZE, memcached's defaults;
 // - the raw clients do the same round trip as our store (Redis GET / SET PX / PEXPIRE / DEL,
 //   memcached get/set/touch/delete, the same four SQL statements on the same table as ours)
 //   plus plain JSON.stringify/JSON.parse, the least any session store has to do;
@@ -21,17 +22,22 @@ import { DatabaseSync } from 'node:sqlite'
 import { promisify } from 'node:util'
 import { MemoryStore } from '@session-store/core'
 import { MySQLStore } from '@session-store/mysql'
+import { PostgresStore } from '@session-store/postgres'
 import { RedisStore } from '@session-store/redis'
 import { SQLiteStore } from '@session-store/sqlite'
 import connectMemcached from 'connect-memcached'
+import connectPgSimple from 'connect-pg-simple'
 import { RedisStore as ConnectRedisStore } from 'connect-redis'
+import { ConnectSessionKnexStore } from 'connect-session-knex'
 import expressMysqlSession from 'express-mysql-session'
 import session from 'express-session'
 import { Redis } from 'ioredis'
+import knex from 'knex'
 import koaRedis from 'koa-redis'
 import Memcached from 'memcached'
 import mysqlCallbacks from 'mysql2'
 import mysql from 'mysql2/promise'
+import pg from 'pg'
 import { createClient as createNodeRedisClient } from 'redis'
 import sessionFileStore from 'session-file-store'
 
@@ -43,6 +49,18 @@ export const MYSQL_TABLE = 'bench_sessions'
 
 /** express-mysql-session's own table (its schema differs from ours). */
 export const EMS_TABLE = 'bench_ems_sessions'
+
+/** Connections in every PostgreSQL pool (pg's and knex's): the same for every subject. */
+export const PG_POOL_SIZE = 10
+
+/** The table our PostgreSQL store uses in the benchmarks; the raw client uses it too. */
+export const PG_TABLE = 'bench_sessions'
+
+/** connect-pg-simple's own table (its schema differs from ours). */
+export const CPS_TABLE = 'bench_cps_sessions'
+
+/** connect-session-knex's own table. */
+export const KNEX_TABLE = 'bench_knex_sessions'
 
 /**
  * @typedef {(err?: Error | null, value?: any) => void} Callback
@@ -61,12 +79,12 @@ export const EMS_TABLE = 'bench_ems_sessions'
  * @typedef {'ours' | 'alt' | 'raw' | 'feature' | 'reference'} Role a feature is our store with one option on; a reference is compared with, without a target
  * @typedef {object} Subject
  * @property {string} name short label used in tables
- * @property {string} backend redis | memcached | mysql | mongodb | sqlite | memory
+ * @property {string} backend redis | memcached | mysql | postgres | mongodb | sqlite | memory
  * @property {Role} role
  * @property {string} package the npm package whose version the report shows
  * @property {(options?: { touchAfter?: number, hashSids?: boolean }) => Promise<Instance>} create
  * @property {string} [unavailable] why the subject cannot run here
- * @typedef {{ redis?: string, memcached?: string, mysql?: string, mongodb?: string, sqlite?: string }} ServerUrls
+ * @typedef {{ redis?: string, memcached?: string, mysql?: string, postgres?: string, mongodb?: string, sqlite?: string }} ServerUrls
  *   sqlite: a directory of the run's own, where each subject keeps its files
  */
 
@@ -408,7 +426,159 @@ function mysqlSubjects(url) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// MongoDB (only where MONGO_URL names a server).
+// PostgreSQL.
+
+/** Our table's layout (as our store creates it), so the raw client can use it even when it runs first. */
+const PG_TABLE_DDL = [
+  `CREATE TABLE IF NOT EXISTS "public"."${PG_TABLE}" (id text COLLATE "C" PRIMARY KEY, expires bigint NOT NULL, data text NOT NULL)`,
+  `CREATE INDEX IF NOT EXISTS "${PG_TABLE}_expires_idx" ON "public"."${PG_TABLE}" (expires)`,
+]
+
+/**
+ * The SQLSTATEs of a CREATE … IF NOT EXISTS that lost a race with another process creating the
+ * same table (subjects start in processes of their own, possibly at once).
+ */
+const PG_ALREADY_CREATED = new Set(['42P07', '23505'])
+
+/**
+ * @param {string} url
+ * @returns {Subject[]}
+ */
+function postgresSubjects(url) {
+  const poolOptions = { connectionString: url, max: PG_POOL_SIZE }
+  const PGStore = connectPgSimple(session)
+  return [
+    {
+      name: 'ours',
+      backend: 'postgres',
+      role: 'ours',
+      package: '@session-store/postgres',
+      async create(options = {}) {
+        const pool = new pg.Pool(poolOptions)
+        const store = new PostgresStore(pool, { table: PG_TABLE, prefix: 'ours:', ...options })
+        // The first call creates the table; make it before anything is timed.
+        await store.get('warm-up')
+        return {
+          store,
+          express: store,
+          koa: store,
+          native: store,
+          close: async () => {
+            await store.close()
+            await pool.end()
+          },
+        }
+      },
+    },
+    {
+      name: 'connect-pg-simple',
+      backend: 'postgres',
+      role: 'alt',
+      package: 'connect-pg-simple',
+      async create() {
+        const pool = new pg.Pool(poolOptions)
+        // Its defaults (pruning every 15 minutes, like ours), and the table it creates itself.
+        const store = new PGStore({ pool, tableName: CPS_TABLE, createTableIfMissing: true })
+        // The first query creates the table; make it before anything is timed.
+        await promisify(store.get.bind(store))('warm-up')
+        return {
+          store,
+          express: store,
+          native: store,
+          close: async () => {
+            // A pool passed in stays open on close().
+            await store.close()
+            await pool.end()
+          },
+        }
+      },
+    },
+    {
+      name: 'connect-session-knex',
+      backend: 'postgres',
+      role: 'alt',
+      package: 'connect-session-knex',
+      async create() {
+        const db = knex({ client: 'pg', connection: url, pool: { min: 0, max: PG_POOL_SIZE } })
+        const store = new ConnectSessionKnexStore({ knex: db, tableName: KNEX_TABLE })
+        await store.ready
+        /** @type {CallbackStore} */
+        const callbacks = {
+          // Its methods call back and then also return a promise that rejects with the same
+          // error, which express-session drops (an unhandled rejection ends the process); the
+          // adapter drops it too, once the callback has it. Its touch never calls back with an
+          // error, only rejects: that goes to the callback.
+          get: (sid, cb) => void store.get(sid, cb).catch(() => {}),
+          set: (sid, sess, cb) => void store.set(sid, /** @type {any} */ (sess), cb).catch(() => {}),
+          touch: (sid, sess, cb) =>
+            void store.touch(sid, /** @type {any} */ (sess), () => cb(null)).catch(cb),
+          destroy: (sid, cb) => void store.destroy(sid, cb).catch(() => {}),
+        }
+        return {
+          store: callbacks,
+          express: store,
+          native: store,
+          close: async () => {
+            // No close(): its cleanup timer (unref'd) would otherwise run on a destroyed knex.
+            clearTimeout(store.nextDbCleanup)
+            await db.destroy()
+          },
+        }
+      },
+    },
+    {
+      name: 'raw pg',
+      backend: 'postgres',
+      role: 'raw',
+      package: 'pg',
+      async create() {
+        const pool = new pg.Pool(poolOptions)
+        for (const ddl of PG_TABLE_DDL) {
+          await pool.query(ddl).catch((/** @type {any} */ err) => {
+            if (!PG_ALREADY_CREATED.has(err?.code)) throw err
+          })
+        }
+        const t = `"public"."${PG_TABLE}"`
+        // Named statements, as our store sends them: pg parses each once per connection.
+        const sql = {
+          read: { name: 'raw_read', text: `SELECT data FROM ${t} WHERE id = $1 AND expires > $2` },
+          write: {
+            name: 'raw_write',
+            text: `INSERT INTO ${t} (id, expires, data) VALUES ($1, $2, $3)
+  ON CONFLICT (id) DO UPDATE SET expires = EXCLUDED.expires, data = EXCLUDED.data`,
+          },
+          expire: { name: 'raw_expire', text: `UPDATE ${t} SET expires = $2 WHERE id = $1 AND expires > $3` },
+          remove: { name: 'raw_remove', text: `DELETE FROM ${t} WHERE id = $1` },
+        }
+        const key = (/** @type {string} */ sid) => `raw:${sid}`
+        const expiresAt = (/** @type {Session} */ sess) => Date.now() + Math.ceil(cookieTtlMs(sess))
+        /** @type {CallbackStore} */
+        const store = {
+          get: (sid, cb) =>
+            void pool.query({ ...sql.read, values: [key(sid), Date.now()] }, (err, result) => {
+              if (err) return cb(err)
+              const row = result.rows[0]
+              cb(null, row === undefined ? null : JSON.parse(row.data))
+            }),
+          set: (sid, sess, cb) =>
+            void pool.query(
+              { ...sql.write, values: [key(sid), expiresAt(sess), JSON.stringify(sess)] },
+              (err) => cb(err),
+            ),
+          touch: (sid, sess, cb) =>
+            void pool.query({ ...sql.expire, values: [key(sid), expiresAt(sess), Date.now()] }, (err) =>
+              cb(err),
+            ),
+          destroy: (sid, cb) => void pool.query({ ...sql.remove, values: [key(sid)] }, (err) => cb(err)),
+        }
+        return { store, close: () => pool.end() }
+      },
+    },
+  ]
+}
+
+// ---------------------------------------------------------------------------------------------
+// MongoDB (MONGO_URL, else a private FerretDB).
 
 /**
  * @param {string} url
@@ -484,12 +654,25 @@ async function mongoSubjects(url) {
         /** @type {import('mongodb').Collection<{ _id: string, session: string, expires: Date }>} */
         const sessions = client.db(dbName).collection('raw')
         const expiresAt = (/** @type {Session} */ sess) => new Date(Date.now() + cookieTtlMs(sess))
+        // What our store sends on this server. FerretDB 1.x finds a document by its `_id` index
+        // only when `_id` is the whole filter ({ _id, expires } scans the collection), so there
+        // our store reads by `_id` and checks `expires` itself, and touches with a read by `_id`
+        // then an update by `_id`; so does the raw client, which would otherwise measure the scan.
+        const info = await client.db('admin').command({ buildInfo: 1 })
+        const byIdOnly = typeof info.ferretdbVersion === 'string' && /^v?1\./.test(info.ferretdbVersion)
+        const live = (/** @type {{ expires?: unknown } | null} */ doc) =>
+          doc !== null && doc.expires instanceof Date && doc.expires.getTime() > Date.now()
         /** @type {CallbackStore} */
         const store = {
-          get: (sid, cb) =>
-            void sessions
-              .findOne({ _id: sid, expires: { $gt: new Date() } })
-              .then((doc) => cb(null, doc === null ? null : JSON.parse(doc.session)), cb),
+          get: byIdOnly
+            ? (sid, cb) =>
+                void sessions
+                  .findOne({ _id: sid }, { projection: { _id: 0, session: 1, expires: 1 } })
+                  .then((doc) => cb(null, doc !== null && live(doc) ? JSON.parse(doc.session) : null), cb)
+            : (sid, cb) =>
+                void sessions
+                  .findOne({ _id: sid, expires: { $gt: new Date() } })
+                  .then((doc) => cb(null, doc === null ? null : JSON.parse(doc.session)), cb),
           set: (sid, sess, cb) =>
             void sessions
               .updateOne(
@@ -498,10 +681,25 @@ async function mongoSubjects(url) {
                 { upsert: true },
               )
               .then(() => cb(null), cb),
-          touch: (sid, sess, cb) =>
-            void sessions
-              .updateOne({ _id: sid, expires: { $gt: new Date() } }, { $set: { expires: expiresAt(sess) } })
-              .then(() => cb(null), cb),
+          touch: byIdOnly
+            ? (sid, sess, cb) =>
+                void sessions
+                  .findOne({ _id: sid }, { projection: { _id: 0, expires: 1 } })
+                  .then((doc) =>
+                    live(doc)
+                      ? sessions
+                          .updateOne({ _id: sid }, { $set: { expires: expiresAt(sess) } })
+                          .then(() => {})
+                      : undefined,
+                  )
+                  .then(() => cb(null), cb)
+            : (sid, sess, cb) =>
+                void sessions
+                  .updateOne(
+                    { _id: sid, expires: { $gt: new Date() } },
+                    { $set: { expires: expiresAt(sess) } },
+                  )
+                  .then(() => cb(null), cb),
           destroy: (sid, cb) => void sessions.deleteOne({ _id: sid }).then(() => cb(null), cb),
         }
         return { store, close: () => client.close() }
@@ -705,6 +903,7 @@ export async function allSubjects(urls) {
   if (urls.redis) byBackend.redis = withFeatures(redisSubjects(urls.redis))
   if (urls.memcached) byBackend.memcached = await memcachedSubjects(urls.memcached)
   if (urls.mysql) byBackend.mysql = mysqlSubjects(urls.mysql)
+  if (urls.postgres) byBackend.postgres = postgresSubjects(urls.postgres)
   if (urls.mongodb) byBackend.mongodb = await mongoSubjects(urls.mongodb)
   if (urls.sqlite) byBackend.sqlite = sqliteSubjects(urls.sqlite)
   return byBackend

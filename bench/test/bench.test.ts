@@ -22,6 +22,7 @@ const urls: ServerUrls = {
     ?.nodes.map(({ host, port }) => `${host}:${port}`)
     .join(','),
   mysql: server('mysql')?.url,
+  postgres: server('postgres')?.url,
   mongodb: server('mongodb')?.url,
   // No server: a directory of this file's own for the SQLite subjects' files.
   sqlite: server('sqlite') ? mkdtempSync(join(tmpdir(), 'session-store-bench-test-sqlite-')) : undefined,
@@ -59,7 +60,7 @@ function expectSummary(value: unknown, repeats: number): asserts value is Summar
   expect(s.p50).toBeLessThanOrEqual(s.p99)
 }
 
-const backends = ['memory', 'redis', 'memcached', 'mysql', 'mongodb', 'sqlite'] as const
+const backends = ['memory', 'redis', 'memcached', 'mysql', 'postgres', 'mongodb', 'sqlite'] as const
 const hasServer = (backend: (typeof backends)[number]) => backend === 'memory' || urls[backend] !== undefined
 
 for (const backend of backends) {
